@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['CLI_MODULES', 'build_parser', 'main']
 
-# %% ../nbs/04_cli.ipynb #bc30952f
+# %% ../nbs/04_cli.ipynb #b64deccd
 import argparse, importlib, sys
 
-# %% ../nbs/04_cli.ipynb #86e56315
+# %% ../nbs/04_cli.ipynb #4d418a6f
 CLI_MODULES = ('data', 'cnn', 'qwen', 'ensemble')
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register_cli(sub)
     return parser
 
-# %% ../nbs/04_cli.ipynb #ac785fde
+# %% ../nbs/04_cli.ipynb #b12934a1
 def main(argv=None) -> int:
     "Entry point of the `leukemia-detection` command."
     parser = build_parser()
