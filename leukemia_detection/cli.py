@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['CLI_MODULES', 'build_parser', 'main']
 
-# %% ../nbs/04_cli.ipynb #9fc98d93
+# %% ../nbs/04_cli.ipynb #bc299502
 import argparse, importlib, sys
 
-# %% ../nbs/04_cli.ipynb #875fc56c
+# %% ../nbs/04_cli.ipynb #365f421e
 CLI_MODULES = ('data', 'cnn', 'qwen', 'ensemble')
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.register_cli(sub)
     return parser
 
-# %% ../nbs/04_cli.ipynb #583724ed
+# %% ../nbs/04_cli.ipynb #29037220
 def main(argv=None) -> int:
     "Entry point of the `leukemia-detection` command."
     parser = build_parser()
