@@ -11,15 +11,20 @@ import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 # %% auto #0
-__all__ = ['CLASSES', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'KAGGLE_DATASET', 'MIN_SIDE', 'SPLITS', 'MANIFEST_COLUMNS',
-           'DataError', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb',
-           'inspect_image', 'validate_images', 'file_md5', 'near_duplicate_pairs', 'find_duplicate_groups',
-           'image_stats', 'class_stats', 'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split',
-           'load_manifest', 'decode_images', 'normalize_batch', 'reference_transforms', 'ImageTensorDataset',
-           'BatchAugment', 'get_dataloaders', 'find_local_dataset', 'split_command', 'register_cli']
+__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'KAGGLE_DATASET',
+           'EPS', 'MIN_SIDE', 'SPLITS', 'MANIFEST_COLUMNS', 'DataError', 'atomic_write', 'write_json', 'file_md5',
+           'list_images', 'softmax', 'prediction_table', 'write_predictions', 'read_predictions',
+           'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
+           'validate_images', 'near_duplicate_pairs', 'find_duplicate_groups', 'image_stats', 'class_stats',
+           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'load_manifest',
+           'manifest_data_root', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
+           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset', 'split_command',
+           'register_cli']
 
 # %% ../nbs/00_data.ipynb #b7f61475
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
+PROB_COLUMNS = [f'p_{c}' for c in CLASSES]              # one probability column per class, in class order
+PREDICTION_COLUMNS = ['path', 'label', 'pred', *PROB_COLUMNS]
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,6 +32,97 @@ KAGGLE_DATASET = 'mehradaria/leukemia'
 
 class DataError(ValueError):
     "A problem with the user's data or its source; the message names the file and the fix."
+
+# %% ../nbs/00_data.ipynb #8e2eafd4
+def atomic_write(path, write):
+    "Call `write(tmp_path)`, then rename the temporary file onto `path`: a crash never leaves half a file."
+    path = Path(path); tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try: write(tmp); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/00_data.ipynb #254873ff
+def write_json(obj, path):
+    "Write `obj` as indented JSON to `path`, atomically."
+    atomic_write(path, lambda p: Path(p).write_text(json.dumps(obj, indent=2, default=str) + '\n'))
+
+# %% ../nbs/00_data.ipynb #8e5ddcee
+def file_md5(path, chunk: int = 1 << 20) -> str:
+    "MD5 hex digest of a file's bytes."
+    h = hashlib.md5()
+    with open(path, 'rb') as f:
+        for b in iter(lambda: f.read(chunk), b''): h.update(b)
+    return h.hexdigest()
+
+# %% ../nbs/00_data.ipynb #039c4557
+def list_images(items) -> list[Path]:
+    "Image files from files and folders (folders searched recursively, sorted; hidden files skipped)."
+    items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
+    out = []
+    for it in items:
+        p = Path(it).expanduser()
+        if p.is_dir(): out += sorted(q for q in p.rglob('*') if q.is_file() and q.suffix.lower() in IMAGE_EXTS and not q.name.startswith('.'))
+        elif p.is_file(): out.append(p)
+        else: raise FileNotFoundError(f'{p} does not exist. Fix: pass image files or folders of images.')
+    if not out: raise DataError(f'No images ({", ".join(IMAGE_EXTS)}) in {", ".join(map(str, items))}.')
+    return out
+
+# %% ../nbs/00_data.ipynb #058b04db
+def softmax(x, axis: int = -1) -> np.ndarray:
+    "Numerically stable softmax of scores (logits or log-probabilities) along `axis`, in float64."
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+# %% ../nbs/00_data.ipynb #6e7b00da
+def prediction_table(paths, labels, probs, classes=CLASSES) -> pd.DataFrame:
+    "The prediction table: path, label ('' when unknown), pred, one `p_<class>` column per class."
+    probs = np.asarray(probs, dtype=np.float64)
+    df = pd.DataFrame({'path': [str(p) for p in paths], 'label': [l if l else '' for l in labels],
+                       'pred': [classes[i] for i in probs.argmax(1)]})
+    for i, c in enumerate(classes): df[f'p_{c}'] = probs[:, i]
+    return df
+
+# %% ../nbs/00_data.ipynb #d8a15309
+def write_predictions(table: pd.DataFrame, path):
+    "Write a prediction table as CSV at full float precision (shortest round-trip repr), atomically."
+    P = table[[c for c in table.columns if c.startswith('p_')]].to_numpy(float)
+    if not np.isfinite(P).all():
+        raise DataError(f'Refusing to write {path}: {int((~np.isfinite(P)).any(1).sum())} rows have a NaN or infinite probability.')
+    atomic_write(path, lambda p: table.to_csv(p, index=False, lineterminator='\n'))
+
+# %% ../nbs/00_data.ipynb #1a827b0d
+EPS = 1e-12  # floor for probabilities before taking logs
+
+def read_predictions(path, need_labels: bool = True) -> pd.DataFrame:
+    "Read and check a prediction table (`path,label,pred,p_*`); `attrs['renormalised']` counts repaired rows."
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} not found. Fix: write it with `leukemia-detection train` (CNN: predictions_*.csv) '
+                                'or `leukemia-detection vlm` (VLM: vlm_*.csv), or pass the right --run folder.')
+    df = pd.read_csv(path, dtype={'path': str, 'label': str, 'pred': str}, keep_default_na=False)
+    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
+    if missing: raise DataError(f'{path} lacks the columns {missing}; a prediction table has {PREDICTION_COLUMNS}.')
+    if df.empty: raise DataError(f'{path} has no rows.')
+    dup = df.path[df.path.duplicated()]
+    if len(dup): raise DataError(f'{path}: {len(dup)} duplicated paths, e.g. {dup.iloc[0]!r}. Fix: one row per image.')
+    P = df[PROB_COLUMNS].apply(pd.to_numeric, errors='coerce').to_numpy(float)
+    bad = ~np.isfinite(P).all(1) | (P < 0).any(1) | (P > 1 + 1e-6).any(1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f'{path}: row {i + 2} ({df.path.iloc[i]}) has probabilities {P[i].tolist()}; '
+                        'each must be a number in [0, 1].')
+    s = P.sum(1, keepdims=True)
+    fix = np.abs(s[:, 0] - 1) > 1e-4
+    P = np.where(fix[:, None], np.where(s > 0, P / np.where(s > 0, s, 1), 1 / len(CLASSES)), P)  # rows that sum to 1 are kept bit for bit
+    df[PROB_COLUMNS] = P
+    if need_labels:
+        wrong = ~df.label.isin(CLASSES)
+        if wrong.any():
+            raise DataError(f'{path}: {int(wrong.sum())} rows without a known label (e.g. {df.label[wrong].iloc[0]!r}, '
+                            f'row {int(np.flatnonzero(wrong)[0]) + 2}); labels must be one of {CLASSES} to evaluate.')
+    df.attrs['renormalised'] = int(fix.sum())
+    df.attrs['source'] = str(path)
+    return df
 
 # %% ../nbs/00_data.ipynb #bb77a41d
 _SYNTH_STYLE = {  # per class: nucleus radius range, nucleus colour, cytoplasm rim, nucleus texture (spots)
@@ -207,13 +303,6 @@ def validate_images(df: pd.DataFrame, root, expected_size: int | None = 224, wor
     return pd.concat([df.reset_index(drop=True), pd.DataFrame(rep)], axis=1)
 
 # %% ../nbs/00_data.ipynb #e9df4bc0
-def file_md5(path, chunk: int = 1 << 20) -> str:
-    "MD5 hex digest of a file's bytes."
-    h = hashlib.md5()
-    with open(path, 'rb') as f:
-        for b in iter(lambda: f.read(chunk), b''): h.update(b)
-    return h.hexdigest()
-
 def _grey_thumbs(paths, size: int, workers: int = 4) -> np.ndarray:
     "Grey `size`×`size` float thumbnails with the bottom-right scale-bar corner set to the image mean."
     def one(p):
@@ -458,6 +547,26 @@ def load_manifest(manifest, data_root=None) -> pd.DataFrame:
         raise DataError(f'{df.filepath.iloc[0]} not found: the data moved since {manifest} was written. '
                         'Fix: pass data_root= (CLI: --data) pointing at the folder with the class folders.')
     return df
+
+# %% ../nbs/00_data.ipynb #f0fb76b3
+def manifest_data_root(manifest, data_root=None) -> Path:
+    "The folder the manifest's paths are relative to: `data_root`, else the one recorded in `manifest.json`."
+    if data_root is not None: return Path(data_root)
+    manifest = Path(manifest)
+    if manifest.is_dir(): manifest = manifest / 'manifest.csv'
+    meta = manifest.parent / 'manifest.json'
+    return Path(json.loads(meta.read_text())['data_root']) if meta.is_file() else manifest.parent
+
+# %% ../nbs/00_data.ipynb #e520f5b8
+def limit_manifest(df: pd.DataFrame, limit: int | None, seed: int = 42) -> pd.DataFrame:
+    "At most `limit` rows per split, each class keeping its share (a seeded sample); all rows if `limit` is None."
+    if not limit: return df
+    parts = []
+    for _, part in df.groupby('split', sort=False):
+        p = part.sample(frac=1.0, random_state=seed)
+        pos = (p.groupby('label').cumcount() + 0.5) / p.groupby('label').label.transform('size')
+        parts.append(p.assign(_pos=pos.to_numpy()).sort_values(['_pos', 'path']).head(limit).drop(columns='_pos'))
+    return pd.concat(parts).sort_values('path').reset_index(drop=True)
 
 # %% ../nbs/00_data.ipynb #6ba243a0
 def decode_images(paths, size: int = 224, workers: int | None = None):
