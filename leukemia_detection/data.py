@@ -14,12 +14,12 @@ from PIL import Image, ImageDraw, ImageFilter
 __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'IMAGE_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'KAGGLE_DATASET',
            'EPS', 'MIN_SIDE', 'SPLITS', 'MANIFEST_COLUMNS', 'DataError', 'atomic_write', 'write_json', 'file_md5',
            'list_images', 'softmax', 'prediction_table', 'write_predictions', 'read_predictions',
-           'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
-           'validate_images', 'near_duplicate_pairs', 'find_duplicate_groups', 'image_stats', 'class_stats',
-           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'load_manifest',
-           'manifest_data_root', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
-           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset', 'split_command',
-           'register_cli']
+           'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
+           'load_rgb', 'inspect_image', 'validate_images', 'near_duplicate_pairs', 'find_duplicate_groups',
+           'image_stats', 'class_stats', 'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split',
+           'load_manifest', 'manifest_data_root', 'limit_manifest', 'decode_images', 'normalize_batch',
+           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset',
+           'split_command', 'register_cli']
 
 # %% ../nbs/00_data.ipynb #b7f61475
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -123,6 +123,19 @@ def read_predictions(path, need_labels: bool = True) -> pd.DataFrame:
     df.attrs['renormalised'] = int(fix.sum())
     df.attrs['source'] = str(path)
     return df
+
+# %% ../nbs/00_data.ipynb #99b3d884
+def classification_metrics(table: pd.DataFrame, classes=CLASSES) -> dict:
+    "Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix of the labelled rows of a prediction table."
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    t = table[table.label.astype(str).isin(classes)]
+    if t.empty: return {'n': 0}
+    p, r, f, s = precision_recall_fscore_support(t.label, t.pred, labels=classes, zero_division=0)
+    return {'n': int(len(t)), 'accuracy': float((t.label == t.pred).mean()), 'macro_f1': float(f.mean()),
+            'per_class': {c: {'precision': float(p[i]), 'recall': float(r[i]), 'f1': float(f[i]), 'support': int(s[i])}
+                          for i, c in enumerate(classes)},
+            'confusion_matrix': {'labels': list(classes),
+                                 'rows_true_cols_pred': confusion_matrix(t.label, t.pred, labels=classes).tolist()}}
 
 # %% ../nbs/00_data.ipynb #bb77a41d
 _SYNTH_STYLE = {  # per class: nucleus radius range, nucleus colour, cytoplasm rim, nucleus texture (spots)
