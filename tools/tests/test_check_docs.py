@@ -91,17 +91,11 @@ class TestQuartoLink(unittest.TestCase):
 
 
 class TestBrowserHelpers(unittest.TestCase):
-    def test_mask_roundtrip(self):
-        data, mask = bytes(range(256)) * 40, b'\x01\x02\x03\x04'
-        masked = bc._mask(data, mask)
-        self.assertEqual(masked[:4], bytes([0 ^ 1, 1 ^ 2, 2 ^ 3, 3 ^ 4]))
-        self.assertEqual(bc._mask(masked, mask), data)
-
     def test_pages_named_as_nbdev_does(self):
         with tempfile.TemporaryDirectory() as d:
             for n in ('00_data.ipynb', '01_cnn.ipynb', '10a_extra_things.ipynb', 'index.ipynb', 'scratch.ipynb'):
                 (Path(d) / n).write_text('{}')
-            self.assertEqual(bc.site_pages(Path(d), Path(d)), ['index.html', 'data.html', 'cnn.html', 'extra_things.html'])
+            self.assertEqual(bc.site_pages(Path(d)), ['index.html', 'data.html', 'cnn.html', 'extra_things.html'])
 
 
 if __name__ == '__main__':
