@@ -6,12 +6,12 @@
 __all__ = ['COMMANDS', 'USER_ERRORS', 'resolve', 'summary', 'param_comments', 'arg_kwargs', 'add_arguments', 'build_parser',
            'run', 'is_user_error', 'main']
 
-# %% ../nbs/06_cli.ipynb #94873df3
+# %% ../nbs/06_cli.ipynb #bfccd619
 import argparse, ast, importlib, importlib.util, inspect, io, json, os, sys, textwrap, tokenize, types, typing
 from collections.abc import Sequence
 from pathlib import Path
 
-# %% ../nbs/06_cli.ipynb #73ab4d23
+# %% ../nbs/06_cli.ipynb #02f3d1ae
 COMMANDS = {
     'split': 'leukemia_detection.data:prepare_split',
     'train': 'leukemia_detection.cnn:train_cnn',
@@ -23,14 +23,14 @@ COMMANDS = {
     'predict-fused': 'leukemia_detection.pipeline:predict_fused',
 }
 
-# %% ../nbs/06_cli.ipynb #7692dcef
+# %% ../nbs/06_cli.ipynb #18b9b9a3
 def resolve(target) -> typing.Callable:
     "The function named by `target`, a `'module:function'` string (or a function, returned as it is)."
     if callable(target): return target
     module, _, name = target.partition(':')
     return getattr(importlib.import_module(module), name)
 
-# %% ../nbs/06_cli.ipynb #64128287
+# %% ../nbs/06_cli.ipynb #5fbfcfc5
 def summary(target) -> str:
     "First line of the docstring of `target`'s function, read without importing its module."
     if callable(target): return (inspect.getdoc(target) or '').split('\n')[0]
@@ -42,7 +42,7 @@ def summary(target) -> str:
     if fn is None: return f'(not available: no function {name} in {module})'
     return (ast.get_docstring(fn) or '').split('\n')[0]
 
-# %% ../nbs/06_cli.ipynb #43114816
+# %% ../nbs/06_cli.ipynb #ac7a88b5
 def param_comments(f) -> dict:
     "{parameter: the comment after it} in the signature of `f` (docments style, one parameter per line)."
     try: src = textwrap.dedent(inspect.getsource(f))
@@ -61,14 +61,14 @@ def param_comments(f) -> dict:
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT): prev = tok.string
     return out
 
-# %% ../nbs/06_cli.ipynb #f30ec1d3
+# %% ../nbs/06_cli.ipynb #adcbcd2c
 def _unoptional(tp):
     "`X` for `X | None` or `Optional[X]`; `tp` otherwise."
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
     return args[0] if is_union and len(args) == 1 else tp
 
-# %% ../nbs/06_cli.ipynb #3b031f15
+# %% ../nbs/06_cli.ipynb #c177f3f6
 def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     "`add_argument` keywords for parameter `p` of type `tp`; None when the command line cannot give it."
     has_default = p.default is not inspect.Parameter.empty
@@ -86,7 +86,7 @@ def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     if not has_default and tp is bool: kw['required'] = True
     return kw
 
-# %% ../nbs/06_cli.ipynb #b374de8d
+# %% ../nbs/06_cli.ipynb #a706b10f
 def _type_hints(f) -> dict:
     "Annotations of `f` as objects; those that cannot be resolved stay as written."
     try: return typing.get_type_hints(f)
@@ -106,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser, f) -> list[str]:
         names.append(name)
     return names
 
-# %% ../nbs/06_cli.ipynb #b0ff5753
+# %% ../nbs/06_cli.ipynb #29de0d74
 def build_parser(command: str | None = None, commands: dict = COMMANDS) -> argparse.ArgumentParser:
     "The `leukemia-detection` parser; the arguments of `command` (resolved from `commands`) filled in."
     from leukemia_detection import __version__
@@ -124,7 +124,7 @@ def build_parser(command: str | None = None, commands: dict = COMMANDS) -> argpa
         p.set_defaults(func=f)
     return parser
 
-# %% ../nbs/06_cli.ipynb #3e3f2801
+# %% ../nbs/06_cli.ipynb #c45a14df
 def run(args: argparse.Namespace):
     "Call `args.func` with the parsed arguments; print its result (main process only); the result."
     f = args.func
@@ -136,14 +136,14 @@ def run(args: argparse.Namespace):
     else: print(result)
     return result
 
-# %% ../nbs/06_cli.ipynb #c8d3e372
+# %% ../nbs/06_cli.ipynb #2e27adc9
 USER_ERRORS = ('DataError', 'FileNotFoundError', 'ModelNotAvailableError', 'WeightsUnavailableError', 'ValueError')
 
 def is_user_error(e: BaseException) -> bool:
     "Whether `e` is a mistake the user fixes from its message (its class or a base named in `USER_ERRORS`)."
     return any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
 
-# %% ../nbs/06_cli.ipynb #f7d8cdac
+# %% ../nbs/06_cli.ipynb #884c142c
 def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
     "Entry point of `leukemia-detection`: parse `argv`, run the subcommand; the exit status."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -169,5 +169,5 @@ def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
         return 2
     return 0
 
-# %% ../nbs/06_cli.ipynb #7b746a4d
+# %% ../nbs/06_cli.ipynb #18d0fad9
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

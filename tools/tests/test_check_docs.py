@@ -68,13 +68,6 @@ class TestApi(unittest.TestCase):
         self.assertIn('show_doc(g) shows only an inherited docstring', fails[0])
         self.assertIn('show_doc(h) is empty', fails[1]); self.assertIn('show_doc(k) has no output', fails[2])
 
-    def test_mixed_import_cells(self):
-        nb = {'cells': [{'cell_type': 'code', 'source': 'import os\nimport sys'},
-                        {'cell_type': 'code', 'source': 'import os\nx = os.getcwd()'},
-                        {'cell_type': 'code', 'source': '#| export\nimport os\nX = 1'},
-                        {'cell_type': 'markdown', 'source': 'import this'}]}
-        self.assertEqual(cd.mixed_import_cells(nb), [1])
-
 
 class TestQuartoLink(unittest.TestCase):
     "nbs/_quarto.yml must stay a link to the root _quarto.yml (nbdev reads the former, the project keeps the latter)."
@@ -82,12 +75,11 @@ class TestQuartoLink(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             root = Path(d); (root / 'nbs').mkdir(); (root / '_quarto.yml').write_text('project: {type: website}\n')
             link = root / 'nbs' / '_quarto.yml'
-            self.assertIsNone(cd.ensure_quarto_link(root)); self.assertTrue(link.is_symlink())  # made when missing
-            self.assertIsNone(cd.ensure_quarto_link(root))                                        # kept
-            link.unlink(); link.write_text('project: {type: website}\n')                        # a plain copy
-            self.assertIsNone(cd.ensure_quarto_link(root)); self.assertTrue(link.is_symlink())
-            link.unlink(); link.write_text('project: {type: book}\n')                           # a different file
-            self.assertIn('differs', cd.ensure_quarto_link(root)); self.assertFalse(link.is_symlink())
+            self.assertIn('must be a link', cd.ensure_quarto_link(root))      # missing
+            link.write_text('project: {type: website}\n')
+            self.assertIn('must be a link', cd.ensure_quarto_link(root))      # a copy
+            link.unlink(); link.symlink_to(Path('..') / '_quarto.yml')
+            self.assertIsNone(cd.ensure_quarto_link(root))                    # the link
 
 
 class TestBrowserHelpers(unittest.TestCase):
