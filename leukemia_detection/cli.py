@@ -6,12 +6,12 @@
 __all__ = ['COMMANDS', 'USER_ERRORS', 'resolve', 'summary', 'param_comments', 'arg_kwargs', 'add_arguments', 'build_parser',
            'run', 'is_user_error', 'main']
 
-# %% ../nbs/06_cli.ipynb #bfccd619
+# %% ../nbs/06_cli.ipynb #0419232c
 import argparse, ast, importlib, importlib.util, inspect, io, json, os, sys, textwrap, tokenize, types, typing
 from collections.abc import Sequence
 from pathlib import Path
 
-# %% ../nbs/06_cli.ipynb #02f3d1ae
+# %% ../nbs/06_cli.ipynb #5a847f82
 COMMANDS = {
     'split': 'leukemia_detection.data:prepare_split',
     'train': 'leukemia_detection.cnn:train_cnn',
@@ -23,14 +23,14 @@ COMMANDS = {
     'predict-fused': 'leukemia_detection.pipeline:predict_fused',
 }
 
-# %% ../nbs/06_cli.ipynb #18b9b9a3
+# %% ../nbs/06_cli.ipynb #23db2653
 def resolve(target) -> typing.Callable:
     "The function named by `target`, a `'module:function'` string (or a function, returned as it is)."
     if callable(target): return target
     module, _, name = target.partition(':')
     return getattr(importlib.import_module(module), name)
 
-# %% ../nbs/06_cli.ipynb #5fbfcfc5
+# %% ../nbs/06_cli.ipynb #25717f9a
 def summary(target) -> str:
     "First line of the docstring of `target`'s function, read without importing its module."
     if callable(target): return (inspect.getdoc(target) or '').split('\n')[0]
@@ -42,12 +42,14 @@ def summary(target) -> str:
     if fn is None: return f'(not available: no function {name} in {module})'
     return (ast.get_docstring(fn) or '').split('\n')[0]
 
-# %% ../nbs/06_cli.ipynb #ac7a88b5
+# %% ../nbs/06_cli.ipynb #cbcfea1f
 def param_comments(f) -> dict:
-    "{parameter: the comment after it} in the signature of `f` (docments style, one parameter per line)."
+    "{parameter: the comment after it} in the signature of `f` (docments style), then of `f.__param_sources__`."
+    out = {}
+    for g in reversed(getattr(f, '__param_sources__', ())): out.update(param_comments(g))
     try: src = textwrap.dedent(inspect.getsource(f))
-    except (OSError, TypeError): return {}
-    out, depth, name, prev, started = {}, 0, None, None, False
+    except (OSError, TypeError): return out
+    depth, name, prev, started, own = 0, None, None, False, set()
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         if not started:
             started = tok.type == tokenize.NAME and tok.string == 'def'
@@ -57,18 +59,26 @@ def param_comments(f) -> dict:
             depth -= 1
             if depth == 0: break
         elif tok.type == tokenize.NAME and depth == 1 and prev in ('(', ',', '*', '**'): name = tok.string
-        elif tok.type == tokenize.COMMENT and name and name not in out: out[name] = tok.string.lstrip('#').strip()
+        elif tok.type == tokenize.COMMENT and name and name not in own:
+            out[name] = tok.string.lstrip('#').strip(); own.add(name)
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT): prev = tok.string
     return out
 
-# %% ../nbs/06_cli.ipynb #adcbcd2c
+# %% ../nbs/06_cli.ipynb #f0031efb
 def _unoptional(tp):
     "`X` for `X | None` or `Optional[X]`; `tp` otherwise."
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
     return args[0] if is_union and len(args) == 1 else tp
 
-# %% ../nbs/06_cli.ipynb #c177f3f6
+# %% ../nbs/06_cli.ipynb #f4711388
+def _annotation(f, ann):
+    "An annotation as an object: a string (`from __future__ import annotations`) evaluated where `f` was defined."
+    if not isinstance(ann, str): return ann
+    try: return eval(ann, {**vars(typing), **getattr(f, '__globals__', {})})
+    except Exception: return inspect.Parameter.empty
+
+# %% ../nbs/06_cli.ipynb #b242a5a9
 def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     "`add_argument` keywords for parameter `p` of type `tp`; None when the command line cannot give it."
     has_default = p.default is not inspect.Parameter.empty
@@ -86,27 +96,22 @@ def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     if not has_default and tp is bool: kw['required'] = True
     return kw
 
-# %% ../nbs/06_cli.ipynb #a706b10f
-def _type_hints(f) -> dict:
-    "Annotations of `f` as objects; those that cannot be resolved stay as written."
-    try: return typing.get_type_hints(f)
-    except Exception: return dict(getattr(f, '__annotations__', {}))
-
+# %% ../nbs/06_cli.ipynb #2d215c0e
 def add_arguments(parser: argparse.ArgumentParser, f) -> list[str]:
     "Add an argument for each parameter of `f` the command line can give; their names."
-    hints, comments, names = _type_hints(f), param_comments(f), []
+    comments, names = param_comments(f), []
     for name, p in inspect.signature(f).parameters.items():
-        kw = arg_kwargs(p, hints.get(name, p.annotation), comments.get(name, ''))
+        kw = arg_kwargs(p, _annotation(f, p.annotation), comments.get(name, ''))
         if kw is None: continue
-        flags = [name] if p.default is p.empty and kw.get('action') is None else ['--' + name.replace('_', '-')]
-        if flags[0].startswith('--'): kw['dest'] = name
-        action = parser.add_argument(*flags, **kw)
-        if flags[0].startswith('--') and '%(default)' not in (action.help or ''):
-            action.help = (action.help + ' ' if action.help else '') + '(default: %(default)s)'
+        if 'default' in kw:
+            shown = str(kw['default']).replace('%', '%%')
+            kw.update(dest=name, default=argparse.SUPPRESS, help=f"{kw['help']} (default: {shown})".strip())
+            parser.add_argument('--' + name.replace('_', '-'), **kw)
+        else: parser.add_argument(name, **kw)
         names.append(name)
     return names
 
-# %% ../nbs/06_cli.ipynb #29de0d74
+# %% ../nbs/06_cli.ipynb #23e3f590
 def build_parser(command: str | None = None, commands: dict = COMMANDS) -> argparse.ArgumentParser:
     "The `leukemia-detection` parser; the arguments of `command` (resolved from `commands`) filled in."
     from leukemia_detection import __version__
@@ -124,7 +129,7 @@ def build_parser(command: str | None = None, commands: dict = COMMANDS) -> argpa
         p.set_defaults(func=f)
     return parser
 
-# %% ../nbs/06_cli.ipynb #c45a14df
+# %% ../nbs/06_cli.ipynb #5ab09225
 def run(args: argparse.Namespace):
     "Call `args.func` with the parsed arguments; print its result (main process only); the result."
     f = args.func
@@ -136,14 +141,14 @@ def run(args: argparse.Namespace):
     else: print(result)
     return result
 
-# %% ../nbs/06_cli.ipynb #2e27adc9
+# %% ../nbs/06_cli.ipynb #92b240a3
 USER_ERRORS = ('DataError', 'FileNotFoundError', 'ModelNotAvailableError', 'WeightsUnavailableError', 'ValueError')
 
 def is_user_error(e: BaseException) -> bool:
     "Whether `e` is a mistake the user fixes from its message (its class or a base named in `USER_ERRORS`)."
     return any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
 
-# %% ../nbs/06_cli.ipynb #884c142c
+# %% ../nbs/06_cli.ipynb #20800a2e
 def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
     "Entry point of `leukemia-detection`: parse `argv`, run the subcommand; the exit status."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -169,5 +174,5 @@ def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
         return 2
     return 0
 
-# %% ../nbs/06_cli.ipynb #18d0fad9
+# %% ../nbs/06_cli.ipynb #b573676f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
