@@ -6,12 +6,12 @@
 __all__ = ['COMMANDS', 'USER_ERRORS', 'resolve', 'summary', 'param_comments', 'arg_kwargs', 'add_arguments', 'build_parser',
            'run', 'is_user_error', 'main']
 
-# %% ../nbs/06_cli.ipynb #0419232c
+# %% ../nbs/06_cli.ipynb #e8380d8f
 import argparse, ast, importlib, importlib.util, inspect, io, json, os, sys, textwrap, tokenize, types, typing
 from collections.abc import Sequence
 from pathlib import Path
 
-# %% ../nbs/06_cli.ipynb #5a847f82
+# %% ../nbs/06_cli.ipynb #802b0d25
 COMMANDS = {
     'split': 'leukemia_detection.data:prepare_split',
     'train': 'leukemia_detection.cnn:train_cnn',
@@ -23,14 +23,14 @@ COMMANDS = {
     'predict-fused': 'leukemia_detection.pipeline:predict_fused',
 }
 
-# %% ../nbs/06_cli.ipynb #23db2653
+# %% ../nbs/06_cli.ipynb #7f850605
 def resolve(target) -> typing.Callable:
     "The function named by `target`, a `'module:function'` string (or a function, returned as it is)."
     if callable(target): return target
     module, _, name = target.partition(':')
     return getattr(importlib.import_module(module), name)
 
-# %% ../nbs/06_cli.ipynb #25717f9a
+# %% ../nbs/06_cli.ipynb #0c7de50c
 def summary(target) -> str:
     "First line of the docstring of `target`'s function, read without importing its module."
     if callable(target): return (inspect.getdoc(target) or '').split('\n')[0]
@@ -42,7 +42,7 @@ def summary(target) -> str:
     if fn is None: return f'(not available: no function {name} in {module})'
     return (ast.get_docstring(fn) or '').split('\n')[0]
 
-# %% ../nbs/06_cli.ipynb #cbcfea1f
+# %% ../nbs/06_cli.ipynb #784bd784
 def param_comments(f) -> dict:
     "{parameter: the comment after it} in the signature of `f` (docments style), then of `f.__param_sources__`."
     out = {}
@@ -64,21 +64,21 @@ def param_comments(f) -> dict:
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT): prev = tok.string
     return out
 
-# %% ../nbs/06_cli.ipynb #f0031efb
+# %% ../nbs/06_cli.ipynb #11f964f9
 def _unoptional(tp):
     "`X` for `X | None` or `Optional[X]`; `tp` otherwise."
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
     return args[0] if is_union and len(args) == 1 else tp
 
-# %% ../nbs/06_cli.ipynb #f4711388
+# %% ../nbs/06_cli.ipynb #0e311d50
 def _annotation(f, ann):
     "An annotation as an object: a string (`from __future__ import annotations`) evaluated where `f` was defined."
     if not isinstance(ann, str): return ann
     try: return eval(ann, {**vars(typing), **getattr(f, '__globals__', {})})
     except Exception: return inspect.Parameter.empty
 
-# %% ../nbs/06_cli.ipynb #b242a5a9
+# %% ../nbs/06_cli.ipynb #56ab4925
 def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     "`add_argument` keywords for parameter `p` of type `tp`; None when the command line cannot give it."
     has_default = p.default is not inspect.Parameter.empty
@@ -91,12 +91,13 @@ def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     if origin is typing.Literal: kw.update(choices=list(args), type=type(args[0]))
     elif tp is bool: kw['action'] = argparse.BooleanOptionalAction
     elif origin in (list, tuple, set, Sequence) or tp in (list, tuple):
-        kw.update(nargs='*' if has_default else '+', type=args[0] if args and args[0] is not Ellipsis else str)
+        item = args[0] if args and args[0] is not Ellipsis else type(p.default[0]) if has_default and p.default else str
+        kw.update(nargs='*' if has_default else '+', type=item)
     elif callable(tp) and tp is not typing.Any and origin is None: kw['type'] = tp
     if not has_default and tp is bool: kw['required'] = True
     return kw
 
-# %% ../nbs/06_cli.ipynb #2d215c0e
+# %% ../nbs/06_cli.ipynb #61a50aac
 def add_arguments(parser: argparse.ArgumentParser, f) -> list[str]:
     "Add an argument for each parameter of `f` the command line can give; their names."
     comments, names = param_comments(f), []
@@ -111,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser, f) -> list[str]:
         names.append(name)
     return names
 
-# %% ../nbs/06_cli.ipynb #23e3f590
+# %% ../nbs/06_cli.ipynb #46b1f5ed
 def build_parser(command: str | None = None, commands: dict = COMMANDS) -> argparse.ArgumentParser:
     "The `leukemia-detection` parser; the arguments of `command` (resolved from `commands`) filled in."
     from leukemia_detection import __version__
@@ -129,7 +130,7 @@ def build_parser(command: str | None = None, commands: dict = COMMANDS) -> argpa
         p.set_defaults(func=f)
     return parser
 
-# %% ../nbs/06_cli.ipynb #5ab09225
+# %% ../nbs/06_cli.ipynb #c54e49a5
 def run(args: argparse.Namespace):
     "Call `args.func` with the parsed arguments; print its result (main process only); the result."
     f = args.func
@@ -141,14 +142,14 @@ def run(args: argparse.Namespace):
     else: print(result)
     return result
 
-# %% ../nbs/06_cli.ipynb #92b240a3
+# %% ../nbs/06_cli.ipynb #49ec2c16
 USER_ERRORS = ('DataError', 'FileNotFoundError', 'ModelNotAvailableError', 'WeightsUnavailableError', 'ValueError')
 
 def is_user_error(e: BaseException) -> bool:
     "Whether `e` is a mistake the user fixes from its message (its class or a base named in `USER_ERRORS`)."
     return any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
 
-# %% ../nbs/06_cli.ipynb #20800a2e
+# %% ../nbs/06_cli.ipynb #704bd5d5
 def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
     "Entry point of `leukemia-detection`: parse `argv`, run the subcommand; the exit status."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -174,5 +175,5 @@ def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
         return 2
     return 0
 
-# %% ../nbs/06_cli.ipynb #b573676f
+# %% ../nbs/06_cli.ipynb #892fb043
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
