@@ -78,7 +78,7 @@ def run_one(path: Path, values: dict, cwd: Path, timeout: int, save: Path | None
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('notebooks', nargs='*', type=Path, help='default: every notebook in nbs/')
+    ap.add_argument('notebooks', nargs='*', type=Path, help='default: the numbered notebooks in nbs/ (index.ipynb is the home page)')
     ap.add_argument('--overrides', type=Path, default=ROOT / 'tools' / 'colab_overrides.json')
     ap.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='override a parameter (repeatable)')
     ap.add_argument('--data', type=Path, default=ROOT.parent / 'shared' / 'data' / 'leukemia-all', help='for {data}')
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     table = json.loads(args.overrides.read_text(encoding='utf-8')) if args.overrides.exists() else {}
     sets = {k: literal(v) for k, _, v in (s.partition('=') for s in args.set)}
-    notebooks = args.notebooks or sorted((ROOT / 'nbs').glob('*.ipynb'))
+    notebooks = args.notebooks or sorted((ROOT / 'nbs').glob('[0-9]*.ipynb'))
     os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep)
     failed, t_all = [], time.time()
     with tempfile.TemporaryDirectory(prefix='colab-path-') as tmp:
