@@ -78,7 +78,7 @@ def run_one(path: Path, values: dict, cwd: Path, timeout: int, save: Path | None
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('notebooks', nargs='*', type=Path, help='default: the numbered notebooks in nbs/ (index.ipynb is the home page)')
+    ap.add_argument('notebooks', nargs='*', type=Path, help='default: nbs/[0-9]*.ipynb')
     ap.add_argument('--overrides', type=Path, default=ROOT / 'tools' / 'colab_overrides.json')
     ap.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='override a parameter (repeatable)')
     ap.add_argument('--data', type=Path, default=ROOT.parent / 'shared' / 'data' / 'leukemia-all', help='for {data}')
