@@ -1,6 +1,6 @@
 """Load the built site in headless Chromium: every page opens without console errors, search works, screenshots saved.
 
-    python tools/browser_check.py [--site _docs] [--shots .ci/artifacts/screenshots] [--query NAME]   # exit 1 on failure
+    python tools/browser_check.py [--site _docs] [--shots .ci/artifacts/screenshots] [--query NAME]  # 1: failed
 
 Drives the system's Chromium ($CHROMIUM, else `chromium` on the PATH: `apt-get install -y chromium`) with Playwright
 (the `dev` extra pins it; no browser download). Serves the site from 127.0.0.1; for the home page and each numbered
@@ -14,8 +14,8 @@ import argparse, functools, http.server, json, os, re, shutil, sys, threading, t
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTERNAL_IMAGE = ('<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20"><rect width="117" height="20" rx="3" '
-                  'fill="#9aa5b1"/><text x="58" y="14" font-family="sans-serif" font-size="10" fill="#fff" '
+EXTERNAL_IMAGE = ('<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20">'
+                  '<rect width="117" height="20" rx="3" fill="#9aa5b1"/><text x="58" y="14" font-family="sans-serif" font-size="10" fill="#fff" '
                   'text-anchor="middle">external image</text></svg>')
 SEARCH_BOX = 'input[type=search]:visible, #quarto-search input:visible, .aa-Input:visible'
 SEARCH_RESULTS = '.search-result, .aa-Item'
@@ -55,7 +55,8 @@ def watch(page, base: str, errors: list, external: set):
     def other_host(route):
         external.add(route.request.url.split('/')[2])
         img = route.request.resource_type == 'image'
-        route.fulfill(status=200, body=EXTERNAL_IMAGE if img else '', content_type='image/svg+xml' if img else 'text/plain')
+        route.fulfill(status=200, body=EXTERNAL_IMAGE if img else '',
+                      content_type='image/svg+xml' if img else 'text/plain')
     page.route(lambda url: not url.startswith(base), other_host)
 
 
