@@ -1,4 +1,4 @@
-"""Generate README.md from nbs/index.ipynb without Quarto, and check that the two agree.
+"""Stands in for `nbdev_readme`, which needs Quarto (absent here): README.md from nbs/index.ipynb, and a check.
 
     python tools/build_readme.py           # run index.ipynb's code cells, save their outputs, write README.md
     python tools/build_readme.py --check   # exit 1 when README.md or index.ipynb's outputs are out of date

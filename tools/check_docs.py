@@ -1,9 +1,9 @@
-"""Build the documentation site without Quarto and check it: every page there, every API entry filled, every link whole.
+"""Stands in for Quarto (absent here): build the docs site with nbdev and smalldocs, and check pages, API entries, links.
 
     python tools/check_docs.py [--out _docs] [--skip-proc]
     # exit 0: all good; 1: the site was built and has problems; 2: the site could not be built
 
-1. Keeps `nbs/_quarto.yml` a link to the root `_quarto.yml` and refreshes `nbs/nbdev.yml` (nbdev's
+1. Checks that `nbs/_quarto.yml` is a link to the root `_quarto.yml`; refreshes `nbs/nbdev.yml` (nbdev's
    `refresh_quarto_yml`, which leaves an existing `_quarto.yml` alone).
 2. Runs nbdev's notebook processing, the Python function `nbdev.serve.proc_nbs` (the `nbdev_proc_nbs` command would
    try to install Quarto), into `_proc/`: front matter, `show_doc` for every export, doc links.
@@ -38,20 +38,10 @@ def say(status: str, msg: str): print(f'docs check: {status} {msg}', flush=True)
 # ------------------------------------------------------------------ 1-2: nbdev's processing
 
 def ensure_quarto_link(root: Path = ROOT) -> str | None:
-    "Make `nbs/_quarto.yml` the link to `../_quarto.yml` nbdev needs; a problem message if it is a different file."
-    link, target = root / 'nbs' / '_quarto.yml', root / '_quarto.yml'
-    if link.is_symlink() and link.resolve() == target.resolve(): return None
-    if link.is_symlink() or not link.exists():
-        if link.is_symlink(): link.unlink()
-        link.symlink_to(Path('..') / '_quarto.yml')
-        say('NOTE', 'nbs/_quarto.yml was missing or pointed elsewhere: linked it to ../_quarto.yml')
-        return None
-    if link.read_text(encoding='utf-8') == target.read_text(encoding='utf-8'):
-        link.unlink(); link.symlink_to(Path('..') / '_quarto.yml')
-        say('NOTE', 'nbs/_quarto.yml was a copy of _quarto.yml: replaced it by a link')
-        return None
-    return ('nbs/_quarto.yml is a file that differs from the root _quarto.yml (nbdev reads nbs/_quarto.yml): move '
-            'its changes into _quarto.yml, then: ln -sf ../_quarto.yml nbs/_quarto.yml')
+    "A problem message unless `nbs/_quarto.yml` is the link to `../_quarto.yml` that nbdev reads."
+    link = root / 'nbs' / '_quarto.yml'
+    if link.is_symlink() and link.resolve() == (root / '_quarto.yml').resolve(): return None
+    return 'nbs/_quarto.yml must be a link to the root _quarto.yml: ln -sf ../_quarto.yml nbs/_quarto.yml'
 
 
 def process_notebooks(root: Path = ROOT, workers: int = 2) -> subprocess.CompletedProcess:
@@ -59,35 +49,6 @@ def process_notebooks(root: Path = ROOT, workers: int = 2) -> subprocess.Complet
     code = ('from nbdev.quarto import refresh_quarto_yml\nfrom nbdev.serve import proc_nbs\n'
             f'refresh_quarto_yml()\nproc_nbs(n_workers={workers}, force=True)\n')
     return subprocess.run([sys.executable, '-c', code], cwd=root, capture_output=True, text=True)
-
-
-def locate_failed_cell(message: str, nbs: Path) -> str:
-    "' in nbs/NB.ipynb, cell K', for nbdev's 'Error in notebook: TITLE in cell N :\\nSOURCE' (N counts processed cells)."
-    m = re.match(r'Exception: Error in notebook: .*? in cell \d+ :\n(.*)', message, re.S)
-    if not m: return ''
-    failed = m.group(1).strip()
-    cells = [(nb, k, ''.join(c['source']).strip()) for nb in sorted(nbs.glob('*.ipynb'))
-             for k, c in enumerate(json.loads(nb.read_text(encoding='utf-8'))['cells']) if c['cell_type'] == 'code']
-    same = [(nb, k) for nb, k, src in cells if src == failed]
-    near = [(nb, k) for nb, k, src in cells if len(src) > 40 and (src in failed or failed in src)]
-    for nb, k in (same or near)[:1]:
-        return f' in {nb.relative_to(nbs.parent).as_posix()}, cell {k} (counting from 0)'
-    return ''
-
-
-def mixed_import_cells(nb: dict) -> list[int]:
-    "Cells that import and also do other work: nbdev's docs build runs them (it runs every cell with an import)."
-    out = []
-    for i, c in enumerate(nb['cells']):
-        if c['cell_type'] != 'code': continue
-        src = '\n'.join(l for l in ''.join(c['source']).splitlines() if not l.lstrip().startswith(('%', '!')))
-        if re.search(r'^\s*#\s*\|\s*(export|exports|exporti|eval:\s*false)', src, re.M): continue
-        if 'google.colab' in src: continue  # the Colab set-up cell is written to run anywhere
-        try: tree = ast.parse(src)
-        except SyntaxError: continue
-        kinds = {type(n) for n in tree.body}
-        if kinds & {ast.Import, ast.ImportFrom} and kinds - {ast.Import, ast.ImportFrom}: out.append(i)
-    return out
 
 
 # ------------------------------------------------------------------ 3: rendering with smalldocs
@@ -292,22 +253,14 @@ def main(argv=None) -> int:
 
     problem = ensure_quarto_link()
     if problem: say('FAIL', problem); return 2
-    for nb in sorted(nbs.glob('*.ipynb')):
-        nbj = json.loads(nb.read_text(encoding='utf-8'))
-        if not re.search(r'#\s*\|\s*default_exp|show_doc\(', json.dumps(nbj)): continue  # nbdev runs no cell of it
-        mixed = mixed_import_cells(nbj)
-        if mixed: say('WARN', f'{nb.name}: cells {mixed} mix imports with other code; the docs build runs them '
-                              '(keep heavy work and real images out of them)')
     if not args.skip_proc:
         r = process_notebooks()
         if r.returncode:
             out = r.stdout + r.stderr
             i = out.rfind('Exception: Error in notebook')
-            where = locate_failed_cell(out[i:], nbs) if i >= 0 else ''
-            say('FAIL', f'nbdev proc_nbs failed (exit {r.returncode}){where}: the docs build runs every export cell, '
-                        'every show_doc cell and every cell that contains an import, in order, skipping the rest; a '
-                        'cell that imports and also uses names from skipped cells fails. Put its imports in a cell of '
-                        'their own.\n' + (out[i:] if i >= 0 else out[-3000:]).rstrip()[:3000])
+            say('FAIL', f'nbdev proc_nbs failed (exit {r.returncode}): the docs build runs every export cell, every '
+                        'show_doc cell and every cell with an import, in order, skipping the rest; a cell that imports '
+                        'and also uses names from skipped cells fails.\n' + (out[i:] if i >= 0 else out[-3000:])[:3000])
             return 2
     if not (nbs / '_quarto.yml').is_symlink(): say('FAIL', 'nbdev replaced nbs/_quarto.yml by a file'); return 2
     say('PASS', f'nbdev processed the notebooks into _proc/ ({time.time() - t0:.0f} s)')

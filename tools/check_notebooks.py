@@ -267,11 +267,6 @@ def _imports(source: str, lib: str) -> bool:
     return False
 
 
-def gpu_check_missing(nb: dict) -> bool:
-    "Whether no cell reports the GPU (house style: every notebook checks for one near the top)."
-    return not any('cuda' in ''.join(c.get('source', '')) for c in nb['cells'] if c['cell_type'] == 'code')
-
-
 # ------------------------------------------------------------------ the whole check
 
 def repo_image_files(root: Path = ROOT) -> list[Path]:
@@ -297,7 +292,6 @@ def check(notebooks: list[Path], index: 'DatasetIndex | None', settings: dict, r
             fails += [f'{rel} {p}' for p in image_problems(where, data, index)]
         if re.match(r'\d', path.name):
             fails += [f'{rel}: {p}' for p in colab_problems(nb, rel, settings)]
-            if gpu_check_missing(nb): warns.append(f'{rel}: no GPU check (a cell printing torch.cuda availability)')
         for i, c in enumerate(nb['cells']):
             if any(o.get('output_type') == 'error' for o in c.get('outputs', [])):
                 warns.append(f'{rel}: cell {i} was committed with an error output')

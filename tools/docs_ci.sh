@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The documentation checks, for .ci/run: one PASS/FAIL line per check, exit 1 when any fails.
 #   tools     the unit tests of these tools
-#   readme    README.md is generated from nbs/index.ipynb, and index.ipynb's saved outputs are current
+#   readme    README.md is generated from nbs/index.ipynb (tools/build_readme.py, for nbdev_readme without Quarto)
 #   notebooks every notebook: no image of the ALL dataset in any output; numbered notebooks: own Colab badge, Colab-only install cell
-#   docs      nbdev's proc_nbs + smalldocs build the site into _docs/: every page, API entry and internal link
-#   browser   headless Chromium loads each page from 127.0.0.1 with no console error, search works; screenshots in
+#   docs      nbdev's proc_nbs + smalldocs (for Quarto) build the site into _docs/: every page, API entry, link
+#   browser   Playwright drives the system Chromium: each page loads with no console error, search works; screenshots in
 #             .ci/artifacts/screenshots/
-# Needs: pip install -e ".[dev]" (nbdev, smalldocs) and Debian's chromium (apt-get install -y chromium).
+# Needs: pip install -e ".[dev]" (nbdev, smalldocs, playwright) and Debian's chromium (apt-get install -y chromium).
 set -u
 cd "$(dirname "$0")/.."
 failed=()
