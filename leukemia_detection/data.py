@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'IMAGE_EXTS', 'EPS', 'KAGGLE_DATASET', 'MIN_SIDE', 'SPLITS',
+__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'SPLITS',
            'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5',
            'list_images', 'softmax', 'prediction_table', 'write_predictions', 'read_predictions',
            'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
@@ -25,10 +25,11 @@ __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'IMAGE_EXTS', 'EPS',
            'prepare_split', 'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
            'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
-# %% ../nbs/00_data.ipynb #efba9cc8
+# %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
 PROB_COLUMNS = [f'p_{c}' for c in CLASSES]              # one probability column per class, in class order
 PREDICTION_COLUMNS = ['path', 'label', 'pred', *PROB_COLUMNS]
+EPS = 1e-12                                             # floor for probabilities before taking logs
 
 # %% ../nbs/00_data.ipynb #83c5c6c2
 class DataError(ValueError):
@@ -95,9 +96,7 @@ def write_predictions(table: pd.DataFrame, path):
                         'or infinite probability.')
     atomic_write(path, lambda p: table.to_csv(p, index=False, lineterminator='\n'))
 
-# %% ../nbs/00_data.ipynb #c5cd3d93
-EPS = 1e-12  # floor for probabilities before taking logs
-
+# %% ../nbs/00_data.ipynb #b871874a
 def _checked_probs(df: pd.DataFrame, path) -> tuple[np.ndarray, np.ndarray]:
     "The probability columns of a prediction table, rows renormalised where they do not sum to 1, and which were."
     P = df[PROB_COLUMNS].apply(pd.to_numeric, errors='coerce').to_numpy(float)
@@ -544,9 +543,10 @@ def cross_split_duplicates(df: pd.DataFrame, a: str = 'test', b: str = 'train') 
     sub = df[df.split == a]
     return float(sub.group.isin(in_b).mean()) if len(sub) else 0.0
 
-# %% ../nbs/00_data.ipynb #11a2d33f
-MANIFEST_COLUMNS = ['path', 'label', 'group', 'split', 'md5']
+# %% ../nbs/00_data.ipynb #e076958d
+MANIFEST_COLUMNS = ['path', 'label', 'group', 'split', 'md5']   # the columns of manifest.csv, in this order
 
+# %% ../nbs/00_data.ipynb #0e99d37e
 def _sibling_version(root: Path) -> Path | None:
     "The other version's folder beside `root` (Segmented <-> Original), if it holds the classes."
     other = {'segmented': 'original', 'original': 'segmented'}.get(root.name.lower())
@@ -554,13 +554,13 @@ def _sibling_version(root: Path) -> Path | None:
     sib = next((p for p in root.parent.iterdir() if p.is_dir() and p.name.lower() == other), None)
     return sib if sib is not None and len(_class_dirs(sib)) == len(CLASSES) else None
 
-# %% ../nbs/00_data.ipynb #03000d4e
+# %% ../nbs/00_data.ipynb #51b7215c
 def _near_duplicate_root(root: Path) -> Path:
     "Where to look for shifted re-captures: `Original/` beside a `Segmented/` root (its background is informative)."
     sib = _sibling_version(root)
     return sib if sib is not None and sib.name.lower() == 'original' else root
 
-# %% ../nbs/00_data.ipynb #6a626789
+# %% ../nbs/00_data.ipynb #c7cec566
 def link_tree(manifest: pd.DataFrame, root, out) -> str:
     "Write `out/{split}/{Class}/{file}` for each manifest row: symlinks, else hard links, else copies; return the kind."
     root, out = Path(root).resolve(), Path(out)
@@ -579,7 +579,7 @@ def link_tree(manifest: pd.DataFrame, root, out) -> str:
         shutil.copy2(src, dst)
     return kind
 
-# %% ../nbs/00_data.ipynb #63b68d9c
+# %% ../nbs/00_data.ipynb #540bea8e
 def _usable_images(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     "Scan and validate `root`; write `ignored_files.txt` and `validation.csv`; the usable (path, label) rows."
     df, ignored = scan_images(root)
@@ -589,7 +589,7 @@ def _usable_images(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
     report.to_csv(out / 'validation.csv', index=False, lineterminator='\n')
     return report[report.status != 'skipped'][['path', 'label']].reset_index(drop=True), report, ignored
 
-# %% ../nbs/00_data.ipynb #6a5e3aac
+# %% ../nbs/00_data.ipynb #7a066d05
 def _grouped(df: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     "`df` with `md5` and duplicate `group` columns, and the evidence pairs (kind, ncc, dy, dx, a, b) by path."
     df = df.assign(md5=[file_md5(root / p) for p in df.path])
@@ -598,7 +598,7 @@ def _grouped(df: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     df['group'] = [f'g{g:04d}' for g in groups]
     return df, ev.assign(a=[df.path[i] for i in ev.i], b=[df.path[j] for j in ev.j]).drop(columns=['i', 'j'])
 
-# %% ../nbs/00_data.ipynb #5732cb65
+# %% ../nbs/00_data.ipynb #e021d219
 def _summary_table(m: pd.DataFrame) -> pd.DataFrame:
     "Images per class (rows) and split (columns), with totals."
     t = pd.crosstab(m.label, m.split).reindex(index=[c for c in CLASSES if c in set(m.label)], columns=list(SPLITS),
@@ -606,7 +606,7 @@ def _summary_table(m: pd.DataFrame) -> pd.DataFrame:
     t['total'] = t.sum(1); t.loc['total'] = t.sum(0)
     return t
 
-# %% ../nbs/00_data.ipynb #33f3f0aa
+# %% ../nbs/00_data.ipynb #771c7c3f
 def _split_info(manifest, root, search, protocol, seed, fractions, report, ignored) -> dict:
     "What `manifest.json` records: where the data is, how it was split, what was skipped, grouped and leaked."
     sizes = manifest.group.value_counts()
@@ -617,7 +617,7 @@ def _split_info(manifest, root, search, protocol, seed, fractions, report, ignor
                 test_with_duplicate_in_train=cross_split_duplicates(manifest),
                 counts=_summary_table(manifest).to_dict())
 
-# %% ../nbs/00_data.ipynb #03dfe8a9
+# %% ../nbs/00_data.ipynb #1d2a23ce
 def prepare_split(
     data,                                 # dataset folder (any level above the class folders), or 'kaggle' to download
     out,                                  # output folder: manifest.csv, manifest.json, reports, dataset/
@@ -650,20 +650,20 @@ def prepare_split(
         print(f'wrote {out / "manifest.csv"}')
     return manifest
 
-# %% ../nbs/00_data.ipynb #95481293
+# %% ../nbs/00_data.ipynb #b606e096
 def _manifest_file(manifest) -> Path:
     "The manifest CSV named by `manifest`: the file itself, or `manifest.csv` in a folder."
     manifest = Path(manifest)
     return manifest / 'manifest.csv' if manifest.is_dir() else manifest
 
-# %% ../nbs/00_data.ipynb #4f3af8af
+# %% ../nbs/00_data.ipynb #12d1af6d
 def manifest_data_root(manifest, data_root=None) -> Path:
     "The folder the manifest's paths are relative to: `data_root`, else the one recorded in `manifest.json`."
     if data_root is not None: return Path(data_root)
     meta = _manifest_file(manifest).parent / 'manifest.json'
     return Path(json.loads(meta.read_text())['data_root']) if meta.is_file() else _manifest_file(manifest).parent
 
-# %% ../nbs/00_data.ipynb #cf292717
+# %% ../nbs/00_data.ipynb #c64c83de
 def load_manifest(manifest, data_root=None) -> pd.DataFrame:
     "Read `manifest.csv` and add `filepath` (absolute) and `y` (class index)."
     path = _manifest_file(manifest)
@@ -683,7 +683,7 @@ def load_manifest(manifest, data_root=None) -> pd.DataFrame:
                         'Fix: pass data_root= (CLI: --data) pointing at the folder with the class folders.')
     return df
 
-# %% ../nbs/00_data.ipynb #5f091870
+# %% ../nbs/00_data.ipynb #5ef6b3f1
 def limit_manifest(df: pd.DataFrame, limit: int | None, seed: int = 42) -> pd.DataFrame:
     "At most `limit` rows per split, each class keeping its share (a seeded sample); all rows if `limit` is None."
     if not limit: return df
@@ -694,7 +694,7 @@ def limit_manifest(df: pd.DataFrame, limit: int | None, seed: int = 42) -> pd.Da
         parts.append(p.assign(_pos=pos.to_numpy()).sort_values(['_pos', 'path']).head(limit).drop(columns='_pos'))
     return pd.concat(parts).sort_values('path').reset_index(drop=True)
 
-# %% ../nbs/00_data.ipynb #faae14ef
+# %% ../nbs/00_data.ipynb #2d34e944
 def decode_images(paths, size: int = 224, workers: int | None = None) -> torch.Tensor:
     "Decode each image once into a `uint8` tensor `[N, 3, size, size]` (resized where needed)."
     paths = list(paths)
@@ -706,7 +706,7 @@ def decode_images(paths, size: int = 224, workers: int | None = None) -> torch.T
     with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 2) * 2)) as ex: list(ex.map(one, range(len(paths))))
     return out
 
-# %% ../nbs/00_data.ipynb #89a00d52
+# %% ../nbs/00_data.ipynb #3b64be7b
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -717,14 +717,14 @@ def normalize_batch(x: torch.Tensor) -> torch.Tensor:
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
-# %% ../nbs/00_data.ipynb #5398b1c3
+# %% ../nbs/00_data.ipynb #cd6ffef5
 def reference_transforms(train: bool, size: int = 224):
     "Per-sample transforms of the reference notebook for `uint8` image tensors."
     t = [v2.Resize((size, size), antialias=True)]
     if train: t += [v2.RandomHorizontalFlip(), v2.RandomRotation(10)]
     return v2.Compose(t + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-# %% ../nbs/00_data.ipynb #8b37ea5f
+# %% ../nbs/00_data.ipynb #fbd09451
 class ImageTensorDataset(Dataset):
     "Images held in memory as a `uint8` tensor, with integer labels and an optional per-sample transform."
     def __init__(self, images, labels, transform=None):
@@ -736,7 +736,7 @@ class ImageTensorDataset(Dataset):
         x = self.images[i]
         return (self.transform(x) if self.transform else x), self.labels[i]
 
-# %% ../nbs/00_data.ipynb #d26f8a8d
+# %% ../nbs/00_data.ipynb #00e46ec5
 def _flip_rotate_matrices(n: int, degrees: float, flip: bool, device=None) -> torch.Tensor:
     "`n` random affine matrices `[n, 2, 3]`: rotation within ±`degrees`, x mirrored with probability 1/2 if `flip`."
     theta = torch.deg2rad(torch.empty(n, device=device).uniform_(-degrees, degrees))
@@ -744,7 +744,7 @@ def _flip_rotate_matrices(n: int, degrees: float, flip: bool, device=None) -> to
     cos, sin, zero = torch.cos(theta), torch.sin(theta), torch.zeros(n, device=device)
     return torch.stack([torch.stack([cos * sx, -sin, zero], 1), torch.stack([sin * sx, cos, zero], 1)], 1)
 
-# %% ../nbs/00_data.ipynb #d1911e22
+# %% ../nbs/00_data.ipynb #b774ea67
 class BatchAugment(torch.nn.Module):
     "Random horizontal flip and rotation within ±`degrees` for a batch on its own device; `uint8` in, normalised out."
     def __init__(self, flip: bool = True, degrees: float = 10.0):
@@ -756,7 +756,7 @@ class BatchAugment(torch.nn.Module):
         grid = torch.nn.functional.affine_grid(A, list(x.shape), align_corners=False)
         return torch.nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
-# %% ../nbs/00_data.ipynb #b20e2752
+# %% ../nbs/00_data.ipynb #2fcbc471
 def get_dataloaders(manifest, batch_size: int = 32, size: int = 224, augment: Literal['sample', 'batch'] = 'sample',
                     num_workers: int = 0, seed: int = 42, data_root=None, splits=SPLITS) -> dict:
     "`DataLoader`s per split from a manifest, images decoded once into memory; `augment`: 'sample' or 'batch'."
@@ -774,7 +774,7 @@ def get_dataloaders(manifest, batch_size: int = 32, size: int = 224, augment: Li
                                 num_workers=num_workers, persistent_workers=num_workers > 0)
     return loaders
 
-# %% ../nbs/00_data.ipynb #1b0fc909
+# %% ../nbs/00_data.ipynb #a52fd799
 def find_local_dataset() -> Path | None:
     "A local copy of the dataset: `$LEUKEMIA_DATA`, else `../shared/data/leukemia-all` from the cwd or a parent."
     env = os.environ.get('LEUKEMIA_DATA')
