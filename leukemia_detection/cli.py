@@ -46,7 +46,10 @@ def summary(target) -> str:
 def param_comments(f) -> dict:
     "{parameter: the comment after it} in the signature of `f` (docments style), then of `f.__param_sources__`."
     out = {}
-    for g in reversed(getattr(f, '__param_sources__', ())): out.update(param_comments(g))
+    for g in reversed(getattr(f, '__param_sources__', ())):   # a function, or (function, {name: its parameter})
+        g, names = g if isinstance(g, tuple) else (g, None)
+        got = param_comments(g)
+        out.update(got if names is None else {k: got[p] for k, p in names.items() if p in got})
     try: src = textwrap.dedent(inspect.getsource(f))
     except (OSError, TypeError): return out
     depth, name, prev, started, own = 0, None, None, False, set()

@@ -309,6 +309,10 @@ run_pipeline.__signature__ = inspect.Signature(
      inspect.Parameter('log', inspect.Parameter.POSITIONAL_OR_KEYWORD, default=print)] +
     [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=s.default, annotation=s.annotation)
      for k, s in RUN_SETTINGS.items()], return_annotation=dict)
+# where `leukemia-detection run --help` finds each setting's help: the comment on the parameter it sets
+run_pipeline.__param_sources__ = [
+    (g, {k: s.params[stage] for k, s in RUN_SETTINGS.items() if stage in s.params})
+    for stage, f in STAGE_FUNCTIONS.items() for g in (f, FORWARDED.get(stage)) if g is not None]
 
 # %% ../nbs/05_pipeline.ipynb #a29c3f4a
 DEMO_SETTINGS = dict(arch='resnet18', weights=None, img_size=64, batch_size=16, lr=1e-3, vlm='tiny', n_boot=500,
