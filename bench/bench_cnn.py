@@ -26,8 +26,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms as T
 
-from leukemia_detection.data import IMAGENET_MEAN, IMAGENET_STD, link_tree, load_manifest, prepare_split
-from leukemia_detection.cnn import build_cnn, cpu_supports_bf16, limit_manifest, manifest_data_root, train_cnn
+from leukemia_detection.data import (IMAGENET_MEAN, IMAGENET_STD, limit_manifest, link_tree, load_manifest,
+                                     manifest_data_root, prepare_split)
+from leukemia_detection.cnn import build_cnn, cpu_supports_bf16, train_cnn
 
 
 def load() -> str:
