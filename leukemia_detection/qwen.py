@@ -15,13 +15,14 @@ from .data import load_manifest, load_rgb, prediction_table, softmax, write_json
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
-           'TOKEN_KEYS', 'METHODS', 'VLM', 'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError',
-           'load_vlm', 'resolve_prompt', 'prompt_sha', 'build_conversation', 'conversation_images',
-           'tiny_qwen_tokenizer', 'qwen3vl_processor', 'qwen3vl_config_for', 'build_tiny_qwen3vl',
-           'encode_conversations', 'append_tokens', 'to_model', 'label_token_ids', 'label_contexts', 'score_batch',
-           'image_seed', 'seeded_sampler', 'sample_batch', 'match_answer', 'answer_probs', 'cache_key', 'ResultCache',
-           'check_method', 'existing_files', 'sampling_settings', 'cache_settings', 'classify_batch', 'classify_images',
-           'select_shots', 'parse_splits', 'split_report', 'run_vlm']
+           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'VLM', 'default_device_dtype',
+           'attention_implementation', 'ModelNotAvailableError', 'load_vlm', 'resolve_prompt', 'prompt_sha',
+           'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer', 'qwen3vl_processor',
+           'qwen3vl_config_for', 'build_tiny_qwen3vl', 'close_think', 'encode_conversations', 'append_tokens',
+           'to_model', 'label_token_ids', 'label_contexts', 'answer_end_id', 'score_batch', 'image_seed',
+           'seeded_sampler', 'sample_batch', 'match_answer', 'reference_match', 'answer_probs', 'sample_setup',
+           'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
+           'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -120,9 +121,8 @@ def load_vlm(model_id_or_path=DEFAULT_MODEL, device=None, dtype=None) -> VLM:
 # %% ../nbs/02_qwen.ipynb #38273af0
 PROMPTS = {
     'reference': (
-        'You are an expert hematologist. Analyze this microscopic image of a peripheral blood smear and classify it '
-        'into one of the following categories: Benign, Early, Pre, Pro. '
-        'Respond with only one word: Benign, Early, Pre, or Pro.'),
+        'You are an expert hematologist. Classify this blood smear image as exactly one of: Benign, Early, Pre, Pro. '
+        'Reply with only the class name (no extra text).'),
     'morphology': (
         'You are an expert hematologist examining a microscope image of a stained peripheral blood smear from a '
         'patient evaluated for B-cell acute lymphoblastic leukemia (ALL). Judge the white cells and choose one '
@@ -264,11 +264,19 @@ def build_tiny_qwen3vl(path=None, seed: int = 0) -> VLM:
         model.save_pretrained(path); processor.save_pretrained(path)
     return vlm
 
+# %% ../nbs/02_qwen.ipynb #7487c6e9
+def close_think(text: str) -> str:
+    "`text` with an empty think block appended when it ends by opening one (a Thinking checkpoint's generation prompt)."
+    if text.endswith('<think>\n'): return text + '\n</think>\n\n'
+    if text.endswith('<think>'): return text + '\n\n</think>\n\n'
+    return text
+
 # %% ../nbs/02_qwen.ipynb #f1b1a2a1
 def encode_conversations(vlm: VLM, conversations, add_generation_prompt: bool = True):
-    "The processor's outputs for a batch of chat `conversations`, left-padded (text, images and all)."
+    "The processor's outputs for a batch of chat `conversations`, left-padded; a think block opened is closed."
     texts = vlm.processor.apply_chat_template(conversations, add_generation_prompt=add_generation_prompt,
                                               tokenize=False)
+    if add_generation_prompt: texts = [close_think(t) for t in texts]
     images = [im for c in conversations for im in conversation_images(c)]
     vlm.processor.tokenizer.padding_side = 'left'
     return vlm.processor(text=texts, images=images or None, padding=True, return_tensors='pt')
@@ -323,10 +331,20 @@ def _last_logits(vlm: VLM, enc, k: int):
         except TypeError: logits = vlm.model(**inputs).logits
     return logits[:, -k:].float()
 
+# %% ../nbs/02_qwen.ipynb #a05e4385
+ANSWER_END = '<|im_end|>'
+
+def answer_end_id(tokenizer) -> int:
+    "The id of the token that ends an answer: Qwen's `<|im_end|>`, else the tokenizer's end-of-sequence token."
+    tid = tokenizer.convert_tokens_to_ids(ANSWER_END)
+    if tid is None or tid == tokenizer.unk_token_id: tid = tokenizer.eos_token_id
+    if tid is None: raise ValueError(f'The tokenizer has neither {ANSWER_END} nor an end-of-sequence token.')
+    return tid
+
 # %% ../nbs/02_qwen.ipynb #d535f44b
-def score_batch(vlm: VLM, images, prompt_text: str, shots=(), labels=CLASSES) -> np.ndarray:
-    "Log-likelihood of each full label as the answer, for each image: `[len(images), len(labels)]`, one forward pass."
-    label_ids = label_token_ids(vlm.tokenizer, labels)
+def score_batch(vlm: VLM, images, prompt_text: str, shots=(), labels=CLASSES, end: bool = True) -> np.ndarray:
+    "Log-likelihood of each label (+ the end of the answer if `end`) as the answer: `[len(images), len(labels)]`."
+    label_ids = [ids + [answer_end_id(vlm.tokenizer)] * end for ids in label_token_ids(vlm.tokenizer, labels)]
     contexts, owner = label_contexts(label_ids)
     convs = [build_conversation(im, prompt_text, shots) for im in images for _ in contexts]
     enc = append_tokens(encode_conversations(vlm, convs), [c for _ in images for c in contexts],
@@ -367,8 +385,10 @@ def seeded_sampler(row_seeds, temperature: float = 0.9, top_p: float = 0.95, top
 
 # %% ../nbs/02_qwen.ipynb #05db8aff
 def sample_batch(vlm: VLM, images, prompt_text: str, seeds, shots=(), n_samples: int = 6, temperature: float = 0.9,
-                 top_p: float = 0.95, top_k: int | None = None, max_new_tokens: int = 8) -> list[list[str]]:
-    "`n_samples` sampled answers per image (one batched `generate`); `seeds` holds one seed per image."
+                 top_p: float = 0.95, top_k: int | Literal['model'] | None = None,
+                 max_new_tokens: int = 8) -> list[list[str]]:
+    "`n_samples` sampled answers per image (one batched `generate`); `seeds`: one per image; `top_k='model'`: the model's."
+    if top_k == 'model': top_k = vlm.model.generation_config.top_k
     convs = [build_conversation(im, prompt_text, shots) for im in images for _ in range(n_samples)]
     enc = encode_conversations(vlm, convs)
     sampler = seeded_sampler([seed * 1000 + s for seed in seeds for s in range(n_samples)], temperature, top_p, top_k)
@@ -385,13 +405,29 @@ def match_answer(text: str, labels=CLASSES) -> str | None:
     by_word = {l.lower(): l for l in labels}
     return next((by_word[w] for w in re.findall(r'[^\W\d_]+', text.lower()) if w in by_word), None)
 
+# %% ../nbs/02_qwen.ipynb #be9b94ad
+def reference_match(text: str, labels=CLASSES) -> str | None:
+    "The reference's matcher: the first class named anywhere in the answer, else the first its first word begins."
+    text = text.strip().lower()
+    words = text.split()
+    return (next((l for l in labels if l.lower() in text), None)
+            or next((l for l in labels if words and l.lower().startswith(words[0])), None))
+
 # %% ../nbs/02_qwen.ipynb #40fb9a35
-def answer_probs(answers, labels=CLASSES) -> tuple[np.ndarray, int]:
+def answer_probs(answers, labels=CLASSES, matcher=match_answer) -> tuple[np.ndarray, int]:
     "Class probabilities from answers (counts over matched answers; uniform if none matched), and the unmatched count."
-    matched = [match_answer(a, labels) for a in answers]
+    matched = [matcher(a, labels) for a in answers]
     counts = np.array([sum(m == l for m in matched) for l in labels], dtype=np.float64)
     n_unmatched = sum(m is None for m in matched)
     return (counts / counts.sum() if counts.sum() else np.full(len(labels), 1 / len(labels))), n_unmatched
+
+# %% ../nbs/02_qwen.ipynb #4b2962d3
+MATCHERS = {'project': match_answer, 'reference': reference_match}
+SAMPLE_SETUPS = {'project': dict(top_k=None), 'reference': dict(top_k='model')}
+
+def sample_setup(prompt_name: str) -> str:
+    "The set-up (matcher and `top_k`) of method `sample` with the prompt `prompt_name`: `reference` or `project`."
+    return 'reference' if prompt_name == 'reference' else 'project'
 
 # %% ../nbs/02_qwen.ipynb #2bb646c3
 def cache_key(md5: str, settings: dict) -> str:
@@ -444,42 +480,47 @@ def existing_files(paths) -> list[Path]:
     return paths
 
 # %% ../nbs/02_qwen.ipynb #c4c02dd2
-def sampling_settings(seed: int, **sampling) -> dict:
-    "What determines method `sample`'s answers: `sampling` over `sample_batch`'s defaults, and the seed."
+def sampling_settings(seed: int, setup: Literal['project', 'reference'] = 'project', **sampling) -> dict:
+    "What determines method `sample`'s answers: `sampling` over the set-up's and `sample_batch`'s defaults, the seed."
     defaults = {k: p.default for k, p in inspect.signature(sample_batch).parameters.items()
                 if p.default is not inspect.Parameter.empty and k != 'shots'}
     unknown = sorted(set(sampling) - set(defaults))
     if unknown: raise TypeError(f'Unknown sampling settings {unknown}: use {sorted(defaults)}.')
-    return dict(defaults, **sampling, seed=seed)
+    return {**defaults, **SAMPLE_SETUPS[setup], **sampling, 'matcher': setup, 'seed': seed}
 
 # %% ../nbs/02_qwen.ipynb #19ec1c31
-def cache_settings(model_name: str, method: str, prompt: str, shots, seed: int, sampling: dict) -> dict:
-    "Model, prompt (name and text hash), method (and the sampling settings and seed of `sample`), labels and shots."
+def cache_settings(model_name: str, method: str, prompt: str, shots, seed: int, sampling: dict,
+                   score_end: bool = True) -> dict:
+    "Model, prompt (name and text hash), method (+ `score_end`, or the set-up, sampling settings and seed), labels, shots."
     prompt_name, prompt_text = resolve_prompt(prompt)
     shots_sha = hashlib.sha256(json.dumps([[file_md5(p), str(l)] for p, l in shots]).encode()).hexdigest()[:12]
     settings = dict(model=model_name, prompt=prompt_name, prompt_sha=prompt_sha(prompt_text),
                     method=check_method(method), labels=CLASSES, shots=shots_sha if shots else '', n_shots=len(shots))
-    if method == 'sample': settings.update(sampling_settings(seed, **sampling))
+    if method == 'score': settings['score_end'] = bool(score_end)
+    else: settings.update(sampling_settings(seed, sample_setup(prompt_name), **sampling))
     return settings
 
 # %% ../nbs/02_qwen.ipynb #4eba4dd4
-def classify_batch(vlm: VLM, images, method: str, prompt_text: str, shot_images, seeds, sampling: dict) -> list[dict]:
+def classify_batch(vlm: VLM, images, method: str, prompt_text: str, shot_images, seeds, sampling: dict,
+                   matcher: str = 'project', score_end: bool = True) -> list[dict]:
     "Per image: `probs` and `loglik` (`score`), or `probs`, `n_unmatched` and `answers` (`sample`)."
     if method == 'score':
         return [dict(probs=softmax(l).tolist(), loglik=l.tolist())
-                for l in score_batch(vlm, images, prompt_text, shot_images)]
+                for l in score_batch(vlm, images, prompt_text, shot_images, end=score_end)]
     answers = sample_batch(vlm, images, prompt_text, seeds, shot_images, **sampling)
-    return [dict(probs=p.tolist(), n_unmatched=n, answers=a) for a in answers for p, n in [answer_probs(a)]]
+    return [dict(probs=p.tolist(), n_unmatched=n, answers=a) for a in answers
+            for p, n in [answer_probs(a, matcher=MATCHERS[matcher])]]
 
 # %% ../nbs/02_qwen.ipynb #9ef54909
 def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: str = 'morphology', shots=(),
                     labels=None, names=None, batch_size: int = 8, cache=None, seed: int = 42, progress: bool = True,
-                    **sampling) -> pd.DataFrame:
+                    score_end: bool = True, **sampling) -> pd.DataFrame:
     "Classify images with a VLM: the prediction table (+`n_unmatched` for `sample`); `sampling` goes to `sample_batch`."
     check_method(method)
     paths, shot_paths = existing_files(paths), existing_files(p for p, _ in shots)
     vlm = load_vlm(model)
-    settings = cache_settings(vlm.name, method, prompt, shots, seed, sampling)
+    settings = cache_settings(vlm.name, method, prompt, shots, seed, sampling, score_end)
+    sample_kw = {k: v for k, v in settings.items() if k in sampling_settings(seed) and k not in ('matcher', 'seed')}
     prompt_text = resolve_prompt(prompt)[1]
     shot_images = [(load_rgb(p), str(l)) for p, (_, l) in zip(shot_paths, shots)]
     names = [str(p) for p in paths] if names is None else [str(n) for n in names]
@@ -493,7 +534,8 @@ def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: s
             images = [load_rgb(paths[i]) for i in idx]
             t0 = time.perf_counter()
             results = classify_batch(vlm, images, method, prompt_text, shot_images,
-                                     [image_seed(seed, md5s[i]) for i in idx], sampling)
+                                     [image_seed(seed, md5s[i]) for i in idx], sample_kw,
+                                     settings.get('matcher', 'project'), score_end)
             seconds = (time.perf_counter() - t0) / len(idx)
             store.add([dict(key=keys[i], md5=md5s[i], path=names[i], **settings, **r, seconds_per_image=seconds)
                        for i, r in zip(idx, results)])
@@ -551,6 +593,7 @@ def run_vlm(
     limit: int | None = None,                   # at most this many images per split (a seeded, class-balanced subset)
     seed: int = 42,                             # seed of the subset, the shots and the samples
     n_samples: int | None = None,               # answers per image for method sample; None: `sample_batch`'s
+    score_end: bool = True,                     # method score: also score the end-of-answer token after a label
     cache=True,                                 # True: out/vlm_cache.jsonl (a rerun resumes); False: none; or a file
     data_root: str | None = None,               # folder of the images, if they moved since the manifest was written
     device: str | None = None,                  # cuda, cpu, ...; None: cuda when there is one
@@ -573,12 +616,12 @@ def run_vlm(
     for split in splits:
         rows, n_before = limit_manifest(table[table.split == split], limit, seed), len(store)
         tables[split] = classify_images(rows.filepath, vlm, method, prompt, examples, rows.label, rows.path, batch_size,
-                                        store, seed, progress, **sampling)
+                                        store, seed, progress, score_end, **sampling)
         write_predictions(tables[split], out / f'vlm_{split}.csv')
         report[split] = split_report(tables[split], len(store) - n_before)
     rel = dict(zip(table.filepath, table.path))
     write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
                     shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
                     device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
-                    settings=sampling, splits=report), out / 'vlm_config.json')
+                    settings=sampling, score_end=score_end, splits=report), out / 'vlm_config.json')
     return tables
