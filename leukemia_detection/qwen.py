@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_qwen.ipynb #29c7f121
 from __future__ import annotations
-import hashlib, importlib.util, inspect, json, os, re, time, warnings
+import hashlib, importlib.util, inspect, json, os, re, shutil, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,14 +15,16 @@ from .data import load_manifest, load_rgb, prediction_table, softmax, write_json
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
-           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'VLM', 'default_device_dtype',
-           'attention_implementation', 'ModelNotAvailableError', 'load_vlm', 'resolve_prompt', 'prompt_sha',
-           'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer', 'qwen3vl_processor',
+           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'LORA_TARGETS', 'VLM',
+           'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError', 'load_vlm', 'resolve_prompt',
+           'prompt_sha', 'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer', 'qwen3vl_processor',
            'qwen3vl_config_for', 'build_tiny_qwen3vl', 'close_think', 'encode_conversations', 'append_tokens',
            'to_model', 'label_token_ids', 'label_contexts', 'answer_end_id', 'score_batch', 'image_seed',
            'seeded_sampler', 'sample_batch', 'match_answer', 'reference_match', 'answer_probs', 'sample_setup',
            'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
-           'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm']
+           'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm',
+           'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
+           'train_epoch', 'finetune_vlm']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -91,7 +93,7 @@ def _from_pretrained(cls, source, **kw):
 
 # %% ../nbs/02_qwen.ipynb #91cb8e7e
 def load_vlm(model_id_or_path=DEFAULT_MODEL, device=None, dtype=None) -> VLM:
-    "Load a Hugging Face image-text-to-text model and its processor (hub id, local folder, or `'tiny'`)."
+    "Load an image-text-to-text model and its processor (hub id, local folder, LoRA adapter folder, or `'tiny'`)."
     if isinstance(model_id_or_path, VLM): return model_id_or_path
     name = str(model_id_or_path)
     if name == 'tiny':
@@ -101,6 +103,9 @@ def load_vlm(model_id_or_path=DEFAULT_MODEL, device=None, dtype=None) -> VLM:
     device, dtype = default_device_dtype(device, dtype)
     local = Path(name).expanduser()
     if local.exists():
+        if (local / 'adapter_config.json').is_file() and not (local / 'config.json').is_file():   # a LoRA adapter
+            base = json.loads((local / 'adapter_config.json').read_text())['base_model_name_or_path']
+            return load_adapter(load_vlm(base, device, dtype), local)
         if not (local / 'config.json').is_file():
             reason = f'the folder {local} has no config.json, so it is not a saved model.'
             raise ModelNotAvailableError(_model_help(name, reason))
@@ -625,3 +630,151 @@ def run_vlm(
                     device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
                     settings=sampling, score_end=score_end, splits=report), out / 'vlm_config.json')
     return tables
+
+# %% ../nbs/02_qwen.ipynb #b81ae12e
+def training_precision(device) -> Literal['bf16', 'fp16', 'fp32']:
+    "bf16 on a CUDA GPU that supports it (compute capability >= 8), fp16 on older GPUs (T4), fp32 elsewhere."
+    device = torch.device(device)
+    if device.type != 'cuda': return 'fp32'
+    return 'bf16' if torch.cuda.get_device_capability(device)[0] >= 8 else 'fp16'
+
+# %% ../nbs/02_qwen.ipynb #57a33017
+def answer_batch(vlm: VLM, images, prompt_text: str, labels, end: bool = True):
+    "Inputs of each image's question followed by its label (+ end token), and targets that are -100 but for the answer."
+    by_class = dict(zip(CLASSES, label_token_ids(vlm.tokenizer)))
+    answers = [by_class[l] + [answer_end_id(vlm.tokenizer)] * end for l in labels]
+    enc = append_tokens(encode_conversations(vlm, [build_conversation(im, prompt_text) for im in images]), answers,
+                        vlm.tokenizer.pad_token_id)
+    target = torch.full_like(enc['input_ids'], -100)
+    for i, a in enumerate(answers): target[i, target.shape[1] - len(a):] = torch.tensor(a)
+    return enc, target
+
+# %% ../nbs/02_qwen.ipynb #044bd291
+def answer_loss(model, enc, target) -> torch.Tensor:
+    "Mean cross-entropy of the answer tokens of a batch from `answer_batch`."
+    n = int((target >= 0).sum(1).max())
+    logits = model(**enc, logits_to_keep=n + 1).logits[:, -(n + 1):-1]
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target[:, -n:].flatten(), ignore_index=-100)
+
+# %% ../nbs/02_qwen.ipynb #dd6b5a17
+LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj',
+                'qkv', 'proj', 'linear_fc1', 'linear_fc2']
+
+def add_lora(model, base: str, rank: int = 8, alpha: int | None = None, dropout: float = 0.05):
+    "`model` wrapped by `peft` with a trainable LoRA adapter of `rank` on `LORA_TARGETS`; `base` names the base model."
+    import peft   # optional: only fine-tuning and fine-tuned models need it
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=LORA_TARGETS,
+                             base_model_name_or_path=base)
+    model = peft.get_peft_model(model, config)
+    model.peft_config['default'].base_model_name_or_path = base   # get_peft_model writes the model's own (none: built)
+    return model
+
+# %% ../nbs/02_qwen.ipynb #5b616845
+def load_adapter(vlm: VLM, folder) -> VLM:
+    "`vlm` with the LoRA adapter saved in `folder` merged into its weights."
+    import peft   # optional: only fine-tuned models need it
+    folder = Path(folder)
+    model = peft.PeftModel.from_pretrained(vlm.model, folder).merge_and_unload()
+    return VLM(model.eval(), vlm.processor, f'{vlm.name}+lora-{file_md5(folder / "adapter_model.safetensors")[:8]}')
+
+# %% ../nbs/02_qwen.ipynb #dc862ab9
+def score_accuracy(vlm: VLM, paths, labels, prompt_text: str, batch_size: int = 8) -> float:
+    "Accuracy of `score`'s predictions on the images `paths` with true `labels`."
+    preds = [CLASSES[i] for s in range(0, len(paths), batch_size)
+             for i in score_batch(vlm, [load_rgb(p) for p in paths[s:s + batch_size]], prompt_text).argmax(1)]
+    return float(np.mean(np.array(preds) == np.asarray(labels)))
+
+# %% ../nbs/02_qwen.ipynb #23dd58ac
+def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scaler, rng, batch_size: int,
+                grad_accum: int, precision: str) -> float:
+    "One epoch of LoRA training on `rows` (filepath, label); the mean answer loss."
+    model, order, losses = vlm.model, rng.permutation(len(rows)), []
+    model.train()
+    half = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
+    starts = list(range(0, len(order), batch_size))
+    for n, s in enumerate(starts):
+        batch = rows.iloc[order[s:s + batch_size]]
+        enc, target = answer_batch(vlm, [load_rgb(p) for p in batch.filepath], prompt_text, batch.label)
+        enc, target = to_model(enc, vlm), target.to(vlm.device)
+        with torch.autocast(vlm.device.type, dtype=half or torch.float32, enabled=half is not None):
+            loss = answer_loss(model, enc, target)
+        scaler.scale(loss / grad_accum).backward()
+        losses.append(float(loss.detach()))
+        if (n + 1) % grad_accum == 0 or n + 1 == len(starts):
+            scaler.step(optimizer); scaler.update(); optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    return float(np.mean(losses))
+
+# %% ../nbs/02_qwen.ipynb #800fe91f
+def _save_checkpoint(model, folder, state: dict | None = None):
+    "Save the adapter (safetensors + config) and, for resuming, `state`, replacing `folder` whole (a crash leaves the old)."
+    folder, tmp = Path(folder), Path(str(folder) + '.tmp')
+    if tmp.exists(): shutil.rmtree(tmp)
+    model.save_pretrained(tmp, safe_serialization=True)
+    if state is not None: torch.save(state, tmp / 'trainer_state.pt')
+    old = Path(str(folder) + '.old')
+    if folder.exists(): folder.rename(old)
+    tmp.rename(folder)
+    if old.exists(): shutil.rmtree(old)
+
+# %% ../nbs/02_qwen.ipynb #a6d02e2d
+def finetune_vlm(
+    manifest,                                   # manifest.csv written by `split`, or its folder
+    out,                                        # run folder: adapter/ (best epoch), last/ (to resume), finetune.json
+    model: str = DEFAULT_MODEL,                 # base model: hub id, local folder, or 'tiny' (random, offline)
+    epochs: int = 3,                            # passes over the train split
+    lr: float = 2e-4,                           # AdamW learning rate of the adapter
+    rank: int = 8,                              # LoRA rank
+    alpha: int | None = None,                   # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
+    dropout: float = 0.05,                      # LoRA dropout
+    batch_size: int = 4,                        # images per forward pass
+    grad_accum: int = 4,                        # forward passes per optimizer step
+    prompt: Literal['morphology', 'reference'] = 'morphology',  # the question the adapter learns to answer
+    limit: int | None = None,                   # at most this many train and val images (a seeded, class-balanced subset)
+    seed: int = 42,                             # seed of the subset, the image order and the adapter's initialisation
+    gradient_checkpointing: bool = True,        # recompute activations in the backward pass: less memory, slower
+    resume: bool = True,                        # continue from out/last/ when an earlier run left one
+    data_root: str | None = None,               # folder of the images, if they moved since the manifest was written
+    device: str | None = None,                  # cuda, cpu, ...; None: cuda when there is one
+    progress: bool = True,                      # print a line per epoch
+) -> dict:
+    "Train a LoRA adapter of `model` on the train split; keep the epoch with the best validation accuracy (`score`)."
+    out, (prompt_name, prompt_text) = Path(out), resolve_prompt(prompt)
+    manifest_csv = Path(manifest) / 'manifest.csv' if Path(manifest).is_dir() else Path(manifest)
+    table = load_manifest(manifest_csv, data_root)
+    train, val = (limit_manifest(table[table.split == s], limit, seed) for s in ('train', 'val'))
+    if not len(train) or not len(val): raise DataError(f'{manifest_csv} has no train or no val images to fine-tune on.')
+    device = default_device_dtype(device)[0]
+    precision = training_precision(device)
+    base = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else str(model)
+    vlm = load_vlm(base, device, dict(bf16='bfloat16', fp16='float16', fp32='float32')[precision])
+    if gradient_checkpointing: vlm.model.gradient_checkpointing_enable(dict(use_reentrant=False))
+    state_file = out / 'last' / 'trainer_state.pt'
+    torch.manual_seed(seed)
+    if resume and state_file.is_file():
+        import peft   # optional: only fine-tuning needs it
+        net, state = peft.PeftModel.from_pretrained(vlm.model, out / 'last', is_trainable=True), torch.load(state_file)
+    else: net, state = add_lora(vlm.model, base, rank, alpha, dropout), None
+    vlm = VLM(net, vlm.processor, vlm.name)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
+    history, best = [], dict(epoch=None, val_accuracy=-1.0)
+    if state:
+        optimizer.load_state_dict(state['optimizer']); scaler.load_state_dict(state['scaler'])
+        history, best = state['history'], state['best']
+    for epoch in range(len(history) + 1, epochs + 1):
+        t0 = time.perf_counter()
+        loss = train_epoch(vlm, train, prompt_text, optimizer, scaler, np.random.default_rng([seed, epoch]),
+                           batch_size, grad_accum, precision)
+        acc = score_accuracy(vlm, list(val.filepath), val.label, prompt_text, batch_size)
+        history.append(dict(epoch=epoch, train_loss=loss, val_accuracy=acc, seconds=time.perf_counter() - t0))
+        if acc > best['val_accuracy']: best = dict(epoch=epoch, val_accuracy=acc); _save_checkpoint(net, out / 'adapter')
+        _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                                                 history=history, best=best))
+        if progress: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
+    report = dict(base_model=base, adapter=str(out / 'adapter'), prompt=prompt_name, precision=precision,
+                  epochs=epochs, lr=lr, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, batch_size=batch_size,
+                  grad_accum=grad_accum, seed=seed, limit=limit, train_images=len(train), val_images=len(val),
+                  best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
+    write_json(report, out / 'finetune.json')
+    return report
