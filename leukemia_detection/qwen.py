@@ -24,7 +24,7 @@ __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLAT
            'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
            'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm',
            'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
-           'train_epoch', 'finetune_vlm']
+           'train_epoch', 'finetune_vlm', 'image_descriptor', 'retrieve_shots']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -778,3 +778,19 @@ def finetune_vlm(
                   best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
     write_json(report, out / 'finetune.json')
     return report
+
+# %% ../nbs/02_qwen.ipynb #2a75a918
+def image_descriptor(image, bins: int = 16) -> np.ndarray:
+    "The unit-length colour histogram of an image: `bins` bins per RGB channel."
+    a = np.asarray(image.convert('RGB'))
+    h = np.concatenate([np.histogram(a[..., c], bins=bins, range=(0, 256))[0] for c in range(3)]).astype(np.float64)
+    return h / (np.linalg.norm(h) or 1.0)
+
+# %% ../nbs/02_qwen.ipynb #fc429aaf
+def retrieve_shots(manifest: pd.DataFrame, query_paths, k: int) -> list[list[tuple[str, str]]]:
+    "Per query image, the `k` most similar training images as `(filepath, label)`, the most similar last."
+    train = manifest[manifest.split == 'train']
+    column = 'filepath' if 'filepath' in manifest else 'path'
+    bank = np.stack([image_descriptor(load_rgb(p)) for p in train[column]])
+    picks = [np.argsort(-(bank @ image_descriptor(load_rgb(q))), kind='stable')[:k][::-1] for q in query_paths]
+    return [[(train[column].iloc[j], train.label.iloc[j]) for j in idx] for idx in picks]
