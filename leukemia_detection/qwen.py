@@ -392,7 +392,7 @@ def seeded_sampler(row_seeds, temperature: float = 0.9, top_p: float = 0.95, top
 def sample_batch(vlm: VLM, images, prompt_text: str, seeds, shots=(), n_samples: int = 6, temperature: float = 0.9,
                  top_p: float = 0.95, top_k: int | Literal['model'] | None = None,
                  max_new_tokens: int = 8) -> list[list[str]]:
-    "`n_samples` sampled answers per image (one batched `generate`); `seeds`: one per image; `top_k='model'`: the model's."
+    "`n_samples` answers per image (one batched `generate`), `seeds` one per image; `top_k='model'`: the model's."
     if top_k == 'model': top_k = vlm.model.generation_config.top_k
     convs = [build_conversation(im, prompt_text, shots) for im in images for _ in range(n_samples)]
     enc = encode_conversations(vlm, convs)
@@ -496,7 +496,7 @@ def sampling_settings(seed: int, setup: Literal['project', 'reference'] = 'proje
 # %% ../nbs/02_qwen.ipynb #19ec1c31
 def cache_settings(model_name: str, method: str, prompt: str, shots, seed: int, sampling: dict,
                    score_end: bool = True) -> dict:
-    "Model, prompt (name and text hash), method (+ `score_end`, or the set-up, sampling settings and seed), labels, shots."
+    "Model, prompt (name, text hash), method (+ `score_end`, or set-up, sampling settings, seed), labels, shots."
     prompt_name, prompt_text = resolve_prompt(prompt)
     shots_sha = hashlib.sha256(json.dumps([[file_md5(p), str(l)] for p, l in shots]).encode()).hexdigest()[:12]
     settings = dict(model=model_name, prompt=prompt_name, prompt_sha=prompt_sha(prompt_text),
@@ -707,7 +707,7 @@ def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scale
 
 # %% ../nbs/02_qwen.ipynb #800fe91f
 def _save_checkpoint(model, folder, state: dict | None = None):
-    "Save the adapter (safetensors + config) and, for resuming, `state`, replacing `folder` whole (a crash leaves the old)."
+    "Save the adapter (safetensors + config) and, to resume from, `state`: `folder` is replaced whole, or not at all."
     folder, tmp = Path(folder), Path(str(folder) + '.tmp')
     if tmp.exists(): shutil.rmtree(tmp)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -730,7 +730,7 @@ def finetune_vlm(
     batch_size: int = 4,                        # images per forward pass
     grad_accum: int = 4,                        # forward passes per optimizer step
     prompt: Literal['morphology', 'reference'] = 'morphology',  # the question the adapter learns to answer
-    limit: int | None = None,                   # at most this many train and val images (a seeded, class-balanced subset)
+    limit: int | None = None,                   # at most this many train and val images (seeded, class-balanced)
     seed: int = 42,                             # seed of the subset, the image order and the adapter's initialisation
     gradient_checkpointing: bool = True,        # recompute activations in the backward pass: less memory, slower
     resume: bool = True,                        # continue from out/last/ when an earlier run left one
@@ -768,7 +768,8 @@ def finetune_vlm(
                            batch_size, grad_accum, precision)
         acc = score_accuracy(vlm, list(val.filepath), val.label, prompt_text, batch_size)
         history.append(dict(epoch=epoch, train_loss=loss, val_accuracy=acc, seconds=time.perf_counter() - t0))
-        if acc > best['val_accuracy']: best = dict(epoch=epoch, val_accuracy=acc); _save_checkpoint(net, out / 'adapter')
+        if acc > best['val_accuracy']:
+            best = dict(epoch=epoch, val_accuracy=acc); _save_checkpoint(net, out / 'adapter')
         _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                                                  history=history, best=best))
         if progress: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
