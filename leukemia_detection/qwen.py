@@ -663,8 +663,7 @@ LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 
 def add_lora(model, base: str, rank: int = 8, alpha: int | None = None, dropout: float = 0.05):
     "`model` wrapped by `peft` with a trainable LoRA adapter of `rank` on `LORA_TARGETS`; `base` names the base model."
     import peft   # optional: only fine-tuning and fine-tuned models need it
-    config = peft.LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=LORA_TARGETS,
-                             base_model_name_or_path=base)
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=LORA_TARGETS)
     model = peft.get_peft_model(model, config)
     model.peft_config['default'].base_model_name_or_path = base   # get_peft_model writes the model's own (none: built)
     return model
@@ -710,7 +709,7 @@ def _save_checkpoint(model, folder, state: dict | None = None):
     "Save the adapter (safetensors + config) and, to resume from, `state`: `folder` is replaced whole, or not at all."
     folder, tmp = Path(folder), Path(str(folder) + '.tmp')
     if tmp.exists(): shutil.rmtree(tmp)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)   # no hub look-up of the base
     if state is not None: torch.save(state, tmp / 'trainer_state.pt')
     old = Path(str(folder) + '.old')
     if folder.exists(): folder.rename(old)
@@ -748,7 +747,9 @@ def finetune_vlm(
     precision = training_precision(device)
     base = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else str(model)
     vlm = load_vlm(base, device, dict(bf16='bfloat16', fp16='float16', fp32='float32')[precision])
-    if gradient_checkpointing: vlm.model.gradient_checkpointing_enable(dict(use_reentrant=False))
+    if gradient_checkpointing:   # renamed activation checkpointing in transformers 5
+        enable = getattr(vlm.model, 'activation_checkpointing_enable', None) or vlm.model.gradient_checkpointing_enable
+        enable(dict(use_reentrant=False))
     state_file = out / 'last' / 'trainer_state.pt'
     torch.manual_seed(seed)
     if resume and state_file.is_file():
