@@ -21,10 +21,11 @@ from pathlib import Path
 import torch
 
 from leukemia_detection.data import CLASSES, load_rgb, make_synthetic_dataset
-from leukemia_detection.qwen import (PROMPTS, VLM, answer_probs, attention_implementation, build_conversation,
-                                     build_tiny_qwen3vl, classify_images, default_device_dtype, encode_conversations,
+from leukemia_detection.qwen import (MATCHERS, PROMPTS, SAMPLE_SETUPS, VLM, answer_end_id, answer_probs,
+                                     attention_implementation, build_conversation, build_tiny_qwen3vl, classify_images,
+                                     default_device_dtype, encode_conversations,
                                      label_contexts, label_token_ids, qwen3vl_config_for, qwen3vl_processor,
-                                     sample_batch, tiny_qwen_tokenizer)
+                                     sample_batch, sample_setup, tiny_qwen_tokenizer)
 
 # Qwen/Qwen3-VL-2B-Instruct config.json (published with the checkpoint; transformers 4.57 format).
 QWEN3_VL_2B_CONFIG = {
@@ -105,8 +106,13 @@ def main(argv=None):
     root = make_synthetic_dataset(tmp / 'synth', n_per_class=max(1, -(-args.images // 4)), seed=0)
     paths = sorted((root / 'Original').glob('*/*.jpg'))[:args.images]
     enc = encode_conversations(vlm, [build_conversation(load_rgb(paths[0]), PROMPTS[args.prompt])])
-    contexts, _ = label_contexts(label_token_ids(vlm.tokenizer, CLASSES))
+    label_ids = label_token_ids(vlm.tokenizer, CLASSES)
+    contexts, _ = label_contexts([ids + [answer_end_id(vlm.tokenizer)] for ids in label_ids])   # score_end=True
+    contexts_no_end, _ = label_contexts(label_ids)
     image_tokens = int((enc['input_ids'] == vlm.model.config.image_token_id).sum())
+
+    setup = sample_setup(args.prompt)   # the reference prompt samples with the reference's matcher and top_k
+    top_k = SAMPLE_SETUPS[setup]['top_k']
 
     def run(method, **kw):
         return lambda: classify_images(paths, vlm, method, args.prompt, batch_size=args.batch_size, progress=False,
@@ -114,9 +120,11 @@ def main(argv=None):
     def reference_loop():   # as the reference notebook ran it: per image, `samples` separate generate calls
         for i, p in enumerate(paths):
             image = load_rgb(p)
-            answer_probs([sample_batch(vlm, [image], PROMPTS[args.prompt], [i * 100 + s], n_samples=1)[0][0]
-                          for s in range(args.samples)])
+            answers = [sample_batch(vlm, [image], PROMPTS[args.prompt], [i * 100 + s], n_samples=1, top_k=top_k)[0][0]
+                       for s in range(args.samples)]
+            answer_probs(answers, matcher=MATCHERS[setup])
     methods = {'score': run('score'),
+               'score, label tokens only (score_end=False)': run('score', score_end=False),
                f'sample ({args.samples} answers, 8 new tokens)': run('sample'),
                f'sample ({args.samples} answers, 3 new tokens)': run('sample', max_new_tokens=3)}
     if not args.no_reference_loop:
@@ -131,7 +139,8 @@ def main(argv=None):
           f'dtype={str(dtype).replace("torch.", "")} attention={vlm.model.config._attn_implementation} '
           f'threads={torch.get_num_threads()}')
     print(f'{len(paths)} images, batch {args.batch_size}, prompt {args.prompt!r}: {enc["input_ids"].shape[1]} tokens per '
-          f'sequence ({image_tokens} image tokens); score uses {len(contexts)} row(s) per image; best of {args.repeats}')
+          f'sequence ({image_tokens} image tokens); score uses {len(contexts)} row(s) per image '
+          f'({len(contexts_no_end)} without the end token); best of {args.repeats}')
     for name, s in seconds.items(): print(f'  {name:<42} {s:8.4f} s/image  {1 / s:8.2f} images/s')
     base = seconds['score']
     for name, s in seconds.items():

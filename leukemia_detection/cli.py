@@ -17,6 +17,7 @@ COMMANDS = {
     'train': 'leukemia_detection.cnn:train_cnn',
     'predict': 'leukemia_detection.cnn:predict_images',
     'vlm': 'leukemia_detection.qwen:run_vlm',
+    'vlm-finetune': 'leukemia_detection.qwen:finetune_vlm',
     'fuse': 'leukemia_detection.evaluation:fuse_run',
     'run': 'leukemia_detection.pipeline:run_pipeline',
     'demo': 'leukemia_detection.pipeline:demo',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_qwen.ipynb #29c7f121
 from __future__ import annotations
-import hashlib, importlib.util, inspect, json, os, re, time, warnings
+import hashlib, importlib.util, inspect, json, os, re, shutil, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,13 +15,16 @@ from .data import load_manifest, load_rgb, prediction_table, softmax, write_json
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
-           'TOKEN_KEYS', 'METHODS', 'VLM', 'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError',
-           'load_vlm', 'resolve_prompt', 'prompt_sha', 'build_conversation', 'conversation_images',
-           'tiny_qwen_tokenizer', 'qwen3vl_processor', 'qwen3vl_config_for', 'build_tiny_qwen3vl',
-           'encode_conversations', 'append_tokens', 'to_model', 'label_token_ids', 'label_contexts', 'score_batch',
-           'image_seed', 'seeded_sampler', 'sample_batch', 'match_answer', 'answer_probs', 'cache_key', 'ResultCache',
-           'check_method', 'existing_files', 'sampling_settings', 'cache_settings', 'classify_batch', 'classify_images',
-           'select_shots', 'parse_splits', 'split_report', 'run_vlm']
+           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'LORA_TARGETS', 'VLM',
+           'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError', 'load_vlm', 'resolve_prompt',
+           'prompt_sha', 'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer', 'qwen3vl_processor',
+           'qwen3vl_config_for', 'build_tiny_qwen3vl', 'close_think', 'encode_conversations', 'append_tokens',
+           'to_model', 'label_token_ids', 'label_contexts', 'answer_end_id', 'score_batch', 'image_seed',
+           'seeded_sampler', 'sample_batch', 'match_answer', 'reference_match', 'answer_probs', 'sample_setup',
+           'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
+           'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm',
+           'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
+           'train_epoch', 'finetune_vlm', 'image_descriptor', 'retrieve_shots']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -90,7 +93,7 @@ def _from_pretrained(cls, source, **kw):
 
 # %% ../nbs/02_qwen.ipynb #91cb8e7e
 def load_vlm(model_id_or_path=DEFAULT_MODEL, device=None, dtype=None) -> VLM:
-    "Load a Hugging Face image-text-to-text model and its processor (hub id, local folder, or `'tiny'`)."
+    "Load an image-text-to-text model and its processor (hub id, local folder, LoRA adapter folder, or `'tiny'`)."
     if isinstance(model_id_or_path, VLM): return model_id_or_path
     name = str(model_id_or_path)
     if name == 'tiny':
@@ -100,6 +103,9 @@ def load_vlm(model_id_or_path=DEFAULT_MODEL, device=None, dtype=None) -> VLM:
     device, dtype = default_device_dtype(device, dtype)
     local = Path(name).expanduser()
     if local.exists():
+        if (local / 'adapter_config.json').is_file() and not (local / 'config.json').is_file():   # a LoRA adapter
+            base = json.loads((local / 'adapter_config.json').read_text())['base_model_name_or_path']
+            return load_adapter(load_vlm(base, device, dtype), local)
         if not (local / 'config.json').is_file():
             reason = f'the folder {local} has no config.json, so it is not a saved model.'
             raise ModelNotAvailableError(_model_help(name, reason))
@@ -120,9 +126,8 @@ def load_vlm(model_id_or_path=DEFAULT_MODEL, device=None, dtype=None) -> VLM:
 # %% ../nbs/02_qwen.ipynb #38273af0
 PROMPTS = {
     'reference': (
-        'You are an expert hematologist. Analyze this microscopic image of a peripheral blood smear and classify it '
-        'into one of the following categories: Benign, Early, Pre, Pro. '
-        'Respond with only one word: Benign, Early, Pre, or Pro.'),
+        'You are an expert hematologist. Classify this blood smear image as exactly one of: Benign, Early, Pre, Pro. '
+        'Reply with only the class name (no extra text).'),
     'morphology': (
         'You are an expert hematologist examining a microscope image of a stained peripheral blood smear from a '
         'patient evaluated for B-cell acute lymphoblastic leukemia (ALL). Judge the white cells and choose one '
@@ -264,11 +269,19 @@ def build_tiny_qwen3vl(path=None, seed: int = 0) -> VLM:
         model.save_pretrained(path); processor.save_pretrained(path)
     return vlm
 
+# %% ../nbs/02_qwen.ipynb #7487c6e9
+def close_think(text: str) -> str:
+    "`text` with an empty think block appended when it ends by opening one (a Thinking checkpoint's generation prompt)."
+    if text.endswith('<think>\n'): return text + '\n</think>\n\n'
+    if text.endswith('<think>'): return text + '\n\n</think>\n\n'
+    return text
+
 # %% ../nbs/02_qwen.ipynb #f1b1a2a1
 def encode_conversations(vlm: VLM, conversations, add_generation_prompt: bool = True):
-    "The processor's outputs for a batch of chat `conversations`, left-padded (text, images and all)."
+    "The processor's outputs for a batch of chat `conversations`, left-padded; a think block opened is closed."
     texts = vlm.processor.apply_chat_template(conversations, add_generation_prompt=add_generation_prompt,
                                               tokenize=False)
+    if add_generation_prompt: texts = [close_think(t) for t in texts]
     images = [im for c in conversations for im in conversation_images(c)]
     vlm.processor.tokenizer.padding_side = 'left'
     return vlm.processor(text=texts, images=images or None, padding=True, return_tensors='pt')
@@ -323,10 +336,20 @@ def _last_logits(vlm: VLM, enc, k: int):
         except TypeError: logits = vlm.model(**inputs).logits
     return logits[:, -k:].float()
 
+# %% ../nbs/02_qwen.ipynb #a05e4385
+ANSWER_END = '<|im_end|>'
+
+def answer_end_id(tokenizer) -> int:
+    "The id of the token that ends an answer: Qwen's `<|im_end|>`, else the tokenizer's end-of-sequence token."
+    tid = tokenizer.convert_tokens_to_ids(ANSWER_END)
+    if tid is None or tid == tokenizer.unk_token_id: tid = tokenizer.eos_token_id
+    if tid is None: raise ValueError(f'The tokenizer has neither {ANSWER_END} nor an end-of-sequence token.')
+    return tid
+
 # %% ../nbs/02_qwen.ipynb #d535f44b
-def score_batch(vlm: VLM, images, prompt_text: str, shots=(), labels=CLASSES) -> np.ndarray:
-    "Log-likelihood of each full label as the answer, for each image: `[len(images), len(labels)]`, one forward pass."
-    label_ids = label_token_ids(vlm.tokenizer, labels)
+def score_batch(vlm: VLM, images, prompt_text: str, shots=(), labels=CLASSES, end: bool = True) -> np.ndarray:
+    "Log-likelihood of each label (+ the end of the answer if `end`) as the answer: `[len(images), len(labels)]`."
+    label_ids = [ids + [answer_end_id(vlm.tokenizer)] * end for ids in label_token_ids(vlm.tokenizer, labels)]
     contexts, owner = label_contexts(label_ids)
     convs = [build_conversation(im, prompt_text, shots) for im in images for _ in contexts]
     enc = append_tokens(encode_conversations(vlm, convs), [c for _ in images for c in contexts],
@@ -367,8 +390,10 @@ def seeded_sampler(row_seeds, temperature: float = 0.9, top_p: float = 0.95, top
 
 # %% ../nbs/02_qwen.ipynb #05db8aff
 def sample_batch(vlm: VLM, images, prompt_text: str, seeds, shots=(), n_samples: int = 6, temperature: float = 0.9,
-                 top_p: float = 0.95, top_k: int | None = None, max_new_tokens: int = 8) -> list[list[str]]:
-    "`n_samples` sampled answers per image (one batched `generate`); `seeds` holds one seed per image."
+                 top_p: float = 0.95, top_k: int | Literal['model'] | None = None,
+                 max_new_tokens: int = 8) -> list[list[str]]:
+    "`n_samples` answers per image (one batched `generate`), `seeds` one per image; `top_k='model'`: the model's."
+    if top_k == 'model': top_k = vlm.model.generation_config.top_k
     convs = [build_conversation(im, prompt_text, shots) for im in images for _ in range(n_samples)]
     enc = encode_conversations(vlm, convs)
     sampler = seeded_sampler([seed * 1000 + s for seed in seeds for s in range(n_samples)], temperature, top_p, top_k)
@@ -385,13 +410,29 @@ def match_answer(text: str, labels=CLASSES) -> str | None:
     by_word = {l.lower(): l for l in labels}
     return next((by_word[w] for w in re.findall(r'[^\W\d_]+', text.lower()) if w in by_word), None)
 
+# %% ../nbs/02_qwen.ipynb #be9b94ad
+def reference_match(text: str, labels=CLASSES) -> str | None:
+    "The reference's matcher: the first class named anywhere in the answer, else the first its first word begins."
+    text = text.strip().lower()
+    words = text.split()
+    return (next((l for l in labels if l.lower() in text), None)
+            or next((l for l in labels if words and l.lower().startswith(words[0])), None))
+
 # %% ../nbs/02_qwen.ipynb #40fb9a35
-def answer_probs(answers, labels=CLASSES) -> tuple[np.ndarray, int]:
+def answer_probs(answers, labels=CLASSES, matcher=match_answer) -> tuple[np.ndarray, int]:
     "Class probabilities from answers (counts over matched answers; uniform if none matched), and the unmatched count."
-    matched = [match_answer(a, labels) for a in answers]
+    matched = [matcher(a, labels) for a in answers]
     counts = np.array([sum(m == l for m in matched) for l in labels], dtype=np.float64)
     n_unmatched = sum(m is None for m in matched)
     return (counts / counts.sum() if counts.sum() else np.full(len(labels), 1 / len(labels))), n_unmatched
+
+# %% ../nbs/02_qwen.ipynb #4b2962d3
+MATCHERS = {'project': match_answer, 'reference': reference_match}
+SAMPLE_SETUPS = {'project': dict(top_k=None), 'reference': dict(top_k='model')}
+
+def sample_setup(prompt_name: str) -> str:
+    "The set-up (matcher and `top_k`) of method `sample` with the prompt `prompt_name`: `reference` or `project`."
+    return 'reference' if prompt_name == 'reference' else 'project'
 
 # %% ../nbs/02_qwen.ipynb #2bb646c3
 def cache_key(md5: str, settings: dict) -> str:
@@ -444,42 +485,47 @@ def existing_files(paths) -> list[Path]:
     return paths
 
 # %% ../nbs/02_qwen.ipynb #c4c02dd2
-def sampling_settings(seed: int, **sampling) -> dict:
-    "What determines method `sample`'s answers: `sampling` over `sample_batch`'s defaults, and the seed."
+def sampling_settings(seed: int, setup: Literal['project', 'reference'] = 'project', **sampling) -> dict:
+    "What determines method `sample`'s answers: `sampling` over the set-up's and `sample_batch`'s defaults, the seed."
     defaults = {k: p.default for k, p in inspect.signature(sample_batch).parameters.items()
                 if p.default is not inspect.Parameter.empty and k != 'shots'}
     unknown = sorted(set(sampling) - set(defaults))
     if unknown: raise TypeError(f'Unknown sampling settings {unknown}: use {sorted(defaults)}.')
-    return dict(defaults, **sampling, seed=seed)
+    return {**defaults, **SAMPLE_SETUPS[setup], **sampling, 'matcher': setup, 'seed': seed}
 
 # %% ../nbs/02_qwen.ipynb #19ec1c31
-def cache_settings(model_name: str, method: str, prompt: str, shots, seed: int, sampling: dict) -> dict:
-    "Model, prompt (name and text hash), method (and the sampling settings and seed of `sample`), labels and shots."
+def cache_settings(model_name: str, method: str, prompt: str, shots, seed: int, sampling: dict,
+                   score_end: bool = True) -> dict:
+    "Model, prompt (name, text hash), method (+ `score_end`, or set-up, sampling settings, seed), labels, shots."
     prompt_name, prompt_text = resolve_prompt(prompt)
     shots_sha = hashlib.sha256(json.dumps([[file_md5(p), str(l)] for p, l in shots]).encode()).hexdigest()[:12]
     settings = dict(model=model_name, prompt=prompt_name, prompt_sha=prompt_sha(prompt_text),
                     method=check_method(method), labels=CLASSES, shots=shots_sha if shots else '', n_shots=len(shots))
-    if method == 'sample': settings.update(sampling_settings(seed, **sampling))
+    if method == 'score': settings['score_end'] = bool(score_end)
+    else: settings.update(sampling_settings(seed, sample_setup(prompt_name), **sampling))
     return settings
 
 # %% ../nbs/02_qwen.ipynb #4eba4dd4
-def classify_batch(vlm: VLM, images, method: str, prompt_text: str, shot_images, seeds, sampling: dict) -> list[dict]:
+def classify_batch(vlm: VLM, images, method: str, prompt_text: str, shot_images, seeds, sampling: dict,
+                   matcher: str = 'project', score_end: bool = True) -> list[dict]:
     "Per image: `probs` and `loglik` (`score`), or `probs`, `n_unmatched` and `answers` (`sample`)."
     if method == 'score':
         return [dict(probs=softmax(l).tolist(), loglik=l.tolist())
-                for l in score_batch(vlm, images, prompt_text, shot_images)]
+                for l in score_batch(vlm, images, prompt_text, shot_images, end=score_end)]
     answers = sample_batch(vlm, images, prompt_text, seeds, shot_images, **sampling)
-    return [dict(probs=p.tolist(), n_unmatched=n, answers=a) for a in answers for p, n in [answer_probs(a)]]
+    return [dict(probs=p.tolist(), n_unmatched=n, answers=a) for a in answers
+            for p, n in [answer_probs(a, matcher=MATCHERS[matcher])]]
 
 # %% ../nbs/02_qwen.ipynb #9ef54909
 def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: str = 'morphology', shots=(),
                     labels=None, names=None, batch_size: int = 8, cache=None, seed: int = 42, progress: bool = True,
-                    **sampling) -> pd.DataFrame:
+                    score_end: bool = True, **sampling) -> pd.DataFrame:
     "Classify images with a VLM: the prediction table (+`n_unmatched` for `sample`); `sampling` goes to `sample_batch`."
     check_method(method)
     paths, shot_paths = existing_files(paths), existing_files(p for p, _ in shots)
     vlm = load_vlm(model)
-    settings = cache_settings(vlm.name, method, prompt, shots, seed, sampling)
+    settings = cache_settings(vlm.name, method, prompt, shots, seed, sampling, score_end)
+    sample_kw = {k: v for k, v in settings.items() if k in sampling_settings(seed) and k not in ('matcher', 'seed')}
     prompt_text = resolve_prompt(prompt)[1]
     shot_images = [(load_rgb(p), str(l)) for p, (_, l) in zip(shot_paths, shots)]
     names = [str(p) for p in paths] if names is None else [str(n) for n in names]
@@ -493,7 +539,8 @@ def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: s
             images = [load_rgb(paths[i]) for i in idx]
             t0 = time.perf_counter()
             results = classify_batch(vlm, images, method, prompt_text, shot_images,
-                                     [image_seed(seed, md5s[i]) for i in idx], sampling)
+                                     [image_seed(seed, md5s[i]) for i in idx], sample_kw,
+                                     settings.get('matcher', 'project'), score_end)
             seconds = (time.perf_counter() - t0) / len(idx)
             store.add([dict(key=keys[i], md5=md5s[i], path=names[i], **settings, **r, seconds_per_image=seconds)
                        for i, r in zip(idx, results)])
@@ -551,6 +598,7 @@ def run_vlm(
     limit: int | None = None,                   # at most this many images per split (a seeded, class-balanced subset)
     seed: int = 42,                             # seed of the subset, the shots and the samples
     n_samples: int | None = None,               # answers per image for method sample; None: `sample_batch`'s
+    score_end: bool = True,                     # method score: also score the end-of-answer token after a label
     cache=True,                                 # True: out/vlm_cache.jsonl (a rerun resumes); False: none; or a file
     data_root: str | None = None,               # folder of the images, if they moved since the manifest was written
     device: str | None = None,                  # cuda, cpu, ...; None: cuda when there is one
@@ -573,12 +621,178 @@ def run_vlm(
     for split in splits:
         rows, n_before = limit_manifest(table[table.split == split], limit, seed), len(store)
         tables[split] = classify_images(rows.filepath, vlm, method, prompt, examples, rows.label, rows.path, batch_size,
-                                        store, seed, progress, **sampling)
+                                        store, seed, progress, score_end, **sampling)
         write_predictions(tables[split], out / f'vlm_{split}.csv')
         report[split] = split_report(tables[split], len(store) - n_before)
     rel = dict(zip(table.filepath, table.path))
     write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
                     shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
                     device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
-                    settings=sampling, splits=report), out / 'vlm_config.json')
+                    settings=sampling, score_end=score_end, splits=report), out / 'vlm_config.json')
     return tables
+
+# %% ../nbs/02_qwen.ipynb #b81ae12e
+def training_precision(device) -> Literal['bf16', 'fp16', 'fp32']:
+    "bf16 on a CUDA GPU that supports it (compute capability >= 8), fp16 on older GPUs (T4), fp32 elsewhere."
+    device = torch.device(device)
+    if device.type != 'cuda': return 'fp32'
+    return 'bf16' if torch.cuda.get_device_capability(device)[0] >= 8 else 'fp16'
+
+# %% ../nbs/02_qwen.ipynb #57a33017
+def answer_batch(vlm: VLM, images, prompt_text: str, labels, end: bool = True):
+    "Inputs of each image's question followed by its label (+ end token), and targets that are -100 but for the answer."
+    by_class = dict(zip(CLASSES, label_token_ids(vlm.tokenizer)))
+    answers = [by_class[l] + [answer_end_id(vlm.tokenizer)] * end for l in labels]
+    enc = append_tokens(encode_conversations(vlm, [build_conversation(im, prompt_text) for im in images]), answers,
+                        vlm.tokenizer.pad_token_id)
+    target = torch.full_like(enc['input_ids'], -100)
+    for i, a in enumerate(answers): target[i, target.shape[1] - len(a):] = torch.tensor(a)
+    return enc, target
+
+# %% ../nbs/02_qwen.ipynb #044bd291
+def answer_loss(model, enc, target) -> torch.Tensor:
+    "Mean cross-entropy of the answer tokens of a batch from `answer_batch`."
+    n = int((target >= 0).sum(1).max())
+    logits = model(**enc, logits_to_keep=n + 1).logits[:, -(n + 1):-1]
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target[:, -n:].flatten(), ignore_index=-100)
+
+# %% ../nbs/02_qwen.ipynb #dd6b5a17
+LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj',
+                'qkv', 'proj', 'linear_fc1', 'linear_fc2']
+
+def add_lora(model, base: str, rank: int = 8, alpha: int | None = None, dropout: float = 0.05):
+    "`model` wrapped by `peft` with a trainable LoRA adapter of `rank` on `LORA_TARGETS`; `base` names the base model."
+    import peft   # optional: only fine-tuning and fine-tuned models need it
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=LORA_TARGETS)
+    model = peft.get_peft_model(model, config)
+    model.peft_config['default'].base_model_name_or_path = base   # get_peft_model writes the model's own (none: built)
+    return model
+
+# %% ../nbs/02_qwen.ipynb #5b616845
+def load_adapter(vlm: VLM, folder) -> VLM:
+    "`vlm` with the LoRA adapter saved in `folder` merged into its weights."
+    import peft   # optional: only fine-tuned models need it
+    folder = Path(folder)
+    model = peft.PeftModel.from_pretrained(vlm.model, folder).merge_and_unload()
+    return VLM(model.eval(), vlm.processor, f'{vlm.name}+lora-{file_md5(folder / "adapter_model.safetensors")[:8]}')
+
+# %% ../nbs/02_qwen.ipynb #dc862ab9
+def score_accuracy(vlm: VLM, paths, labels, prompt_text: str, batch_size: int = 8) -> float:
+    "Accuracy of `score`'s predictions on the images `paths` with true `labels`."
+    preds = [CLASSES[i] for s in range(0, len(paths), batch_size)
+             for i in score_batch(vlm, [load_rgb(p) for p in paths[s:s + batch_size]], prompt_text).argmax(1)]
+    return float(np.mean(np.array(preds) == np.asarray(labels)))
+
+# %% ../nbs/02_qwen.ipynb #23dd58ac
+def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scaler, rng, batch_size: int,
+                grad_accum: int, precision: str) -> float:
+    "One epoch of LoRA training on `rows` (filepath, label); the mean answer loss."
+    model, order, losses = vlm.model, rng.permutation(len(rows)), []
+    model.train()
+    half = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
+    starts = list(range(0, len(order), batch_size))
+    for n, s in enumerate(starts):
+        batch = rows.iloc[order[s:s + batch_size]]
+        enc, target = answer_batch(vlm, [load_rgb(p) for p in batch.filepath], prompt_text, batch.label)
+        enc, target = to_model(enc, vlm), target.to(vlm.device)
+        with torch.autocast(vlm.device.type, dtype=half or torch.float32, enabled=half is not None):
+            loss = answer_loss(model, enc, target)
+        scaler.scale(loss / grad_accum).backward()
+        losses.append(float(loss.detach()))
+        if (n + 1) % grad_accum == 0 or n + 1 == len(starts):
+            scaler.step(optimizer); scaler.update(); optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    return float(np.mean(losses))
+
+# %% ../nbs/02_qwen.ipynb #800fe91f
+def _save_checkpoint(model, folder, state: dict | None = None):
+    "Save the adapter (safetensors + config) and, to resume from, `state`: `folder` is replaced whole, or not at all."
+    folder, tmp = Path(folder), Path(str(folder) + '.tmp')
+    if tmp.exists(): shutil.rmtree(tmp)
+    model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)   # no hub look-up of the base
+    if state is not None: torch.save(state, tmp / 'trainer_state.pt')
+    old = Path(str(folder) + '.old')
+    if folder.exists(): folder.rename(old)
+    tmp.rename(folder)
+    if old.exists(): shutil.rmtree(old)
+
+# %% ../nbs/02_qwen.ipynb #a6d02e2d
+def finetune_vlm(
+    manifest,                                   # manifest.csv written by `split`, or its folder
+    out,                                        # run folder: adapter/ (best epoch), last/ (to resume), finetune.json
+    model: str = DEFAULT_MODEL,                 # base model: hub id, local folder, or 'tiny' (random, offline)
+    epochs: int = 3,                            # passes over the train split
+    lr: float = 2e-4,                           # AdamW learning rate of the adapter
+    rank: int = 8,                              # LoRA rank
+    alpha: int | None = None,                   # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
+    dropout: float = 0.05,                      # LoRA dropout
+    batch_size: int = 4,                        # images per forward pass
+    grad_accum: int = 4,                        # forward passes per optimizer step
+    prompt: Literal['morphology', 'reference'] = 'morphology',  # the question the adapter learns to answer
+    limit: int | None = None,                   # at most this many train and val images (seeded, class-balanced)
+    seed: int = 42,                             # seed of the subset, the image order and the adapter's initialisation
+    gradient_checkpointing: bool = True,        # recompute activations in the backward pass: less memory, slower
+    resume: bool = True,                        # continue from out/last/ when an earlier run left one
+    data_root: str | None = None,               # folder of the images, if they moved since the manifest was written
+    device: str | None = None,                  # cuda, cpu, ...; None: cuda when there is one
+    progress: bool = True,                      # print a line per epoch
+) -> dict:
+    "Train a LoRA adapter of `model` on the train split; keep the epoch with the best validation accuracy (`score`)."
+    out, (prompt_name, prompt_text) = Path(out), resolve_prompt(prompt)
+    manifest_csv = Path(manifest) / 'manifest.csv' if Path(manifest).is_dir() else Path(manifest)
+    table = load_manifest(manifest_csv, data_root)
+    train, val = (limit_manifest(table[table.split == s], limit, seed) for s in ('train', 'val'))
+    if not len(train) or not len(val): raise DataError(f'{manifest_csv} has no train or no val images to fine-tune on.')
+    device = default_device_dtype(device)[0]
+    precision = training_precision(device)
+    base = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else str(model)
+    vlm = load_vlm(base, device, dict(bf16='bfloat16', fp16='float16', fp32='float32')[precision])
+    if gradient_checkpointing:   # renamed activation checkpointing in transformers 5
+        enable = getattr(vlm.model, 'activation_checkpointing_enable', None) or vlm.model.gradient_checkpointing_enable
+        enable(dict(use_reentrant=False))
+    state_file = out / 'last' / 'trainer_state.pt'
+    torch.manual_seed(seed)
+    if resume and state_file.is_file():
+        import peft   # optional: only fine-tuning needs it
+        net, state = peft.PeftModel.from_pretrained(vlm.model, out / 'last', is_trainable=True), torch.load(state_file)
+    else: net, state = add_lora(vlm.model, base, rank, alpha, dropout), None
+    vlm = VLM(net, vlm.processor, vlm.name)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
+    history, best = [], dict(epoch=None, val_accuracy=-1.0)
+    if state:
+        optimizer.load_state_dict(state['optimizer']); scaler.load_state_dict(state['scaler'])
+        history, best = state['history'], state['best']
+    for epoch in range(len(history) + 1, epochs + 1):
+        t0 = time.perf_counter()
+        loss = train_epoch(vlm, train, prompt_text, optimizer, scaler, np.random.default_rng([seed, epoch]),
+                           batch_size, grad_accum, precision)
+        acc = score_accuracy(vlm, list(val.filepath), val.label, prompt_text, batch_size)
+        history.append(dict(epoch=epoch, train_loss=loss, val_accuracy=acc, seconds=time.perf_counter() - t0))
+        if acc > best['val_accuracy']:
+            best = dict(epoch=epoch, val_accuracy=acc); _save_checkpoint(net, out / 'adapter')
+        _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                                                 history=history, best=best))
+        if progress: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
+    report = dict(base_model=base, adapter=str(out / 'adapter'), prompt=prompt_name, precision=precision,
+                  epochs=epochs, lr=lr, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, batch_size=batch_size,
+                  grad_accum=grad_accum, seed=seed, limit=limit, train_images=len(train), val_images=len(val),
+                  best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
+    write_json(report, out / 'finetune.json')
+    return report
+
+# %% ../nbs/02_qwen.ipynb #2a75a918
+def image_descriptor(image, bins: int = 16) -> np.ndarray:
+    "The unit-length colour histogram of an image: `bins` bins per RGB channel."
+    a = np.asarray(image.convert('RGB'))
+    h = np.concatenate([np.histogram(a[..., c], bins=bins, range=(0, 256))[0] for c in range(3)]).astype(np.float64)
+    return h / (np.linalg.norm(h) or 1.0)
+
+# %% ../nbs/02_qwen.ipynb #fc429aaf
+def retrieve_shots(manifest: pd.DataFrame, query_paths, k: int) -> list[list[tuple[str, str]]]:
+    "Per query image, the `k` most similar training images as `(filepath, label)`, the most similar last."
+    train = manifest[manifest.split == 'train']
+    column = 'filepath' if 'filepath' in manifest else 'path'
+    bank = np.stack([image_descriptor(load_rgb(p)) for p in train[column]])
+    picks = [np.argsort(-(bank @ image_descriptor(load_rgb(q))), kind='stable')[:k][::-1] for q in query_paths]
+    return [[(train[column].iloc[j], train.label.iloc[j]) for j in idx] for idx in picks]
