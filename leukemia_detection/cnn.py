@@ -374,7 +374,7 @@ def recalibrate_batchnorm(model: nn.Module, loader) -> nn.Module:
 
 # %% ../nbs/01_cnn.ipynb #b2a1c3d5
 def batchnorm_images(dataset, batch_size: int, seed: int) -> DataLoader:
-    "The images `recalibrate_batchnorm` passes through the model: all of `dataset`, in a shuffled order fixed by `seed`."
+    "Batches `recalibrate_batchnorm` passes through the model: all of `dataset`, shuffled in an order fixed by `seed`."
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
 
 

@@ -738,7 +738,7 @@ class ImageTensorDataset(Dataset):
 
 # %% ../nbs/00_data.ipynb #00e46ec5
 def _flip_rotate_matrices(n: int, degrees: float, flip: bool, device=None, quarter_turns: bool = False) -> torch.Tensor:
-    "`n` random affine matrices `[n, 2, 3]`: rotation within ±`degrees` (plus 0-3 quarter turns), x mirrored if `flip`."
+    "`n` random affine matrices `[n, 2, 3]`: rotation within ±`degrees` (+ 0-3 quarter turns), x mirrored if `flip`."
     theta = torch.deg2rad(torch.empty(n, device=device).uniform_(-degrees, degrees))
     if quarter_turns: theta = theta + torch.randint(0, 4, (n,), device=device) * (math.pi / 2)
     sx = torch.where(torch.rand(n, device=device) < 0.5, -1.0, 1.0) if flip else torch.ones(n, device=device)
@@ -748,7 +748,7 @@ def _flip_rotate_matrices(n: int, degrees: float, flip: bool, device=None, quart
 
 # %% ../nbs/00_data.ipynb #b774ea67
 class BatchAugment(torch.nn.Module):
-    "Random flip, quarter turn and rotation within ±`degrees` of a `uint8` batch in pixel space (black fill); normalised out."
+    "Random flip, quarter turn and ±`degrees` rotation of a `uint8` batch in pixel space (black fill); normalised out."
     def __init__(self, flip: bool = True, degrees: float = 10.0, quarter_turns: bool = True):
         super().__init__(); self.flip, self.degrees, self.quarter_turns = flip, degrees, quarter_turns
     def forward(self, x):
