@@ -30,11 +30,11 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, Batch
 __all__ = ['PRECISIONS', 'RUN_FILES', 'classifier_head', 'replace_head', 'WeightsUnavailableError', 'imagenet_weights',
            'weights_cache_path', 'load_imagenet_state_dict', 'read_state_dict', 'build_cnn', 'cpu_supports_bf16',
            'training_device', 'resolve_mixed_precision', 'make_accelerator', 'save_weights', 'optimizer_to_safetensors',
-           'optimizer_from_safetensors', 'default_device', 'predict', 'predict_images', 'cpu_memory_reuse',
-           'clear_run_folder', 'prepare_run_data', 'lr_schedule', 'build_optimizer', 'train_one_epoch',
-           'recalibrate_batchnorm', 'evaluate', 'track_progress', 'save_best', 'run_config', 'save_checkpoint',
-           'resume_state', 'load_checkpoint', 'plot_history', 'log_epoch', 'write_run_predictions', 'train_cnn',
-           'load_cnn', 'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
+           'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'predict', 'predict_images',
+           'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule', 'build_optimizer',
+           'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate', 'track_progress', 'save_best',
+           'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint', 'plot_history', 'log_epoch',
+           'write_run_predictions', 'train_cnn', 'load_cnn', 'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
 
 # %% ../nbs/01_cnn.ipynb #4312d7e8
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -217,6 +217,13 @@ def _model_and_config(model_or_run) -> tuple[nn.Module, dict]:
     if isinstance(model_or_run, tuple): return model_or_run
     return model_or_run, getattr(model_or_run, 'cnn_config', None) or {'classes': CLASSES, 'img_size': 224}
 
+# %% ../nbs/01_cnn.ipynb #d1e8a7f0
+def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
+    "The eight flips and quarter turns of a batch `[N, C, H, W]`: 0-3 quarter turns, each also mirrored."
+    turns = [torch.rot90(x, k, (-2, -1)) for k in range(4)]
+    return turns + [t.flip(-1) for t in turns]
+
+
 # %% ../nbs/01_cnn.ipynb #39a132fc
 @torch.no_grad()
 def _probabilities(model, batches, device, mixed_precision: str, tta: bool, progress: bool = False):
@@ -230,7 +237,7 @@ def _probabilities(model, batches, device, mixed_precision: str, tta: bool, prog
         x = (normalize_batch(x) if x.dtype == torch.uint8 else x.float()).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             p = model(x).float().softmax(1)
-            if tta: p = (p + model(x.flip(-1)).float().softmax(1)) / 2
+            if tta: p = torch.stack([model(v).float().softmax(1) for v in dihedral_views(x)]).mean(0)
         probs.append(p.float().cpu())
         if y is not None: labels += [int(i) for i in y]
     return torch.cat(probs), labels
@@ -264,7 +271,7 @@ def predict_images(
     run,                        # run folder written by `train` (or its best.safetensors)
     images: list[str],          # image files or folders of images; a folder named after a class gives the label
     out: str | None = None,     # CSV file for the prediction table (path, label, pred, one probability per class)
-    tta: bool = False,          # average each image's probabilities with its mirror image's
+    tta: bool = False,          # average each image's probabilities over its 8 flips and quarter turns
     batch_size: int = 64,       # images per forward pass
 ) -> pd.DataFrame:
     "Classify image files and folders with a trained CNN; write the prediction table to `out` and return it."
@@ -365,6 +372,12 @@ def recalibrate_batchnorm(model: nn.Module, loader) -> nn.Module:
     update_bn(batches, model)
     return model
 
+# %% ../nbs/01_cnn.ipynb #b2a1c3d5
+def batchnorm_images(dataset, batch_size: int, seed: int) -> DataLoader:
+    "Batches `recalibrate_batchnorm` passes through the model: all of `dataset`, shuffled in an order fixed by `seed`."
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+
+
 # %% ../nbs/01_cnn.ipynb #8a477785
 @torch.no_grad()
 def evaluate(model, loader, accelerator: Accelerator) -> tuple[float, float]:
@@ -405,7 +418,7 @@ def run_config(settings: dict, epochs: int, data_root, loaders: dict, accelerato
                 num_processes=accelerator.num_processes, device=str(accelerator.device))
 
 # %% ../nbs/01_cnn.ipynb #7fb2abe9
-_RESUME_KEYS = ('arch', 'weights', 'img_size', 'batch_size', 'lr', 'seed', 'schedule', 'manifest', 'limit')
+_RESUME_KEYS = ('arch', 'weights', 'img_size', 'epochs', 'batch_size', 'lr', 'seed', 'schedule', 'manifest', 'limit')
 
 def save_checkpoint(out: Path, weights: dict, optimizer, scheduler, state: dict, settings: dict):
     "Write the last epoch's weights, optimizer, scheduler and run state (`last.safetensors`, ..., `last_state.json`)."
@@ -490,8 +503,8 @@ def train_cnn(
     patience: int | None = None,           # stop after this many epochs without a better validation accuracy
     resume: bool = True,                   # continue an interrupted run found in `out` (False: start over)
     mixed_precision: Literal['auto', 'no', 'bf16', 'fp16'] = 'auto',  # 'auto': bf16 where native, fp16 on older GPUs
-    schedule: Literal['constant', 'cosine'] = 'constant',             # learning-rate schedule over all steps
-    tta: bool = False,                     # predict val and test also on mirror images, and average
+    schedule: Literal['constant', 'cosine'] = 'cosine',               # learning-rate schedule over all steps
+    tta: bool = False,                     # predict val and test as the mean over each image's 8 flips and turns
     num_workers: int = 0,                  # DataLoader workers (the images are already in memory)
     data_root: str | None = None,          # folder of the images, if they moved since the split was written
     limit: int | None = None,              # at most this many images per split (smoke tests, benchmarks)
@@ -500,8 +513,8 @@ def train_cnn(
     "Fine-tune `arch` on the manifest's train split, choose the best epoch on val, write the run folder `out`."
     out, manifest = Path(out), Path(manifest)
     if manifest.is_dir(): manifest = manifest / 'manifest.csv'
-    settings = dict(arch=arch, weights=str(weights), img_size=img_size, batch_size=batch_size, lr=lr, seed=seed,
-                    schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
+    settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                    seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
     with cpu_memory_reuse(training_device().type == 'cpu'):
         accelerator = make_accelerator(mixed_precision, seed)
@@ -522,14 +535,14 @@ def train_cnn(
         config = run_config(settings, epochs, root, loaders, accelerator)
         model, optimizer, train_dl, val_dl = accelerator.prepare(model, optimizer, loaders['train'], loaders['val'])
         augment = BatchAugment().to(accelerator.device)
-        bn_images = DataLoader(loaders['train'].dataset, batch_size=batch_size)   # unshuffled; not augmented
         for epoch in range(state['epoch'], state['epoch'] if state['stopped_early'] else epochs):
             set_seed(seed + epoch, device_specific=True)
             train_dl.set_epoch(epoch)
             t0 = time.perf_counter()
             row = {'epoch': epoch + 1, **train_one_epoch(model, train_dl, optimizer, scheduler, augment, accelerator,
                                                          f'epoch {epoch + 1}/{epochs}', progress)}
-            recalibrate_batchnorm(accelerator.unwrap_model(model), bn_images)
+            recalibrate_batchnorm(accelerator.unwrap_model(model),
+                                  batchnorm_images(loaders['train'].dataset, batch_size, seed + epoch))
             row['val_loss'], row['val_acc'] = evaluate(model, val_dl, accelerator)
             history.append(dict(row, lr=optimizer.param_groups[0]['lr'], seconds=time.perf_counter() - t0))
             state = track_progress(state, row, patience, epochs)

@@ -737,24 +737,28 @@ class ImageTensorDataset(Dataset):
         return (self.transform(x) if self.transform else x), self.labels[i]
 
 # %% ../nbs/00_data.ipynb #00e46ec5
-def _flip_rotate_matrices(n: int, degrees: float, flip: bool, device=None) -> torch.Tensor:
-    "`n` random affine matrices `[n, 2, 3]`: rotation within ±`degrees`, x mirrored with probability 1/2 if `flip`."
+def _flip_rotate_matrices(n: int, degrees: float, flip: bool, device=None, quarter_turns: bool = False) -> torch.Tensor:
+    "`n` random affine matrices `[n, 2, 3]`: rotation within ±`degrees` (+ 0-3 quarter turns), x mirrored if `flip`."
     theta = torch.deg2rad(torch.empty(n, device=device).uniform_(-degrees, degrees))
+    if quarter_turns: theta = theta + torch.randint(0, 4, (n,), device=device) * (math.pi / 2)
     sx = torch.where(torch.rand(n, device=device) < 0.5, -1.0, 1.0) if flip else torch.ones(n, device=device)
     cos, sin, zero = torch.cos(theta), torch.sin(theta), torch.zeros(n, device=device)
     return torch.stack([torch.stack([cos * sx, -sin, zero], 1), torch.stack([sin * sx, cos, zero], 1)], 1)
 
+
 # %% ../nbs/00_data.ipynb #b774ea67
 class BatchAugment(torch.nn.Module):
-    "Random horizontal flip and rotation within ±`degrees` for a batch on its own device; `uint8` in, normalised out."
-    def __init__(self, flip: bool = True, degrees: float = 10.0):
-        super().__init__(); self.flip, self.degrees = flip, degrees
+    "Random flip, quarter turn and ±`degrees` rotation of a `uint8` batch in pixel space (black fill); normalised out."
+    def __init__(self, flip: bool = True, degrees: float = 10.0, quarter_turns: bool = True):
+        super().__init__(); self.flip, self.degrees, self.quarter_turns = flip, degrees, quarter_turns
     def forward(self, x):
-        x = normalize_batch(x)
-        if not self.training: return x
-        A = _flip_rotate_matrices(x.shape[0], self.degrees, self.flip, x.device)
+        if not self.training: return normalize_batch(x)
+        x = x.float().div(255) if x.dtype == torch.uint8 else x.float()    # pixel space: the zero fill is black
+        A = _flip_rotate_matrices(x.shape[0], self.degrees, self.flip, x.device, self.quarter_turns)
         grid = torch.nn.functional.affine_grid(A, list(x.shape), align_corners=False)
-        return torch.nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+        x = torch.nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+        return normalize_batch(x)
+
 
 # %% ../nbs/00_data.ipynb #2fcbc471
 def get_dataloaders(manifest, batch_size: int = 32, size: int = 224, augment: Literal['sample', 'batch'] = 'sample',
