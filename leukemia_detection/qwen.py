@@ -12,6 +12,7 @@ import numpy as np, pandas as pd, tokenizers, torch, transformers
 from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
+from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
@@ -24,7 +25,7 @@ __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLAT
            'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
            'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm',
            'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
-           'train_epoch', 'finetune_vlm', 'image_descriptor', 'retrieve_shots']
+           'train_epoch', 'read_trainer_state', 'finetune_vlm', 'image_descriptor', 'retrieve_shots']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -710,11 +711,23 @@ def _save_checkpoint(model, folder, state: dict | None = None):
     folder, tmp = Path(folder), Path(str(folder) + '.tmp')
     if tmp.exists(): shutil.rmtree(tmp)
     model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)   # no hub look-up of the base
-    if state is not None: torch.save(state, tmp / 'trainer_state.pt')
+    if state is not None:   # the optimizer's tensors as safetensors, the rest as JSON
+        tensors, meta = optimizer_to_safetensors(state['optimizer'])
+        save_weights(tensors, tmp / 'trainer_optimizer.safetensors')
+        write_json(dict(state, optimizer=meta), tmp / 'trainer_state.json')
     old = Path(str(folder) + '.old')
     if folder.exists(): folder.rename(old)
     tmp.rename(folder)
     if old.exists(): shutil.rmtree(old)
+
+# %% ../nbs/02_qwen.ipynb #bd00ceed
+def read_trainer_state(folder) -> dict:
+    "The resume state `_save_checkpoint` wrote in `folder`: JSON, with the optimizer's tensors from safetensors."
+    from safetensors.torch import load_file
+    state = json.loads((Path(folder) / 'trainer_state.json').read_text())
+    f = Path(folder) / 'trainer_optimizer.safetensors'
+    tensors = load_file(str(f)) if state['optimizer']['state'] else {}   # before the first step there are none
+    return dict(state, optimizer=optimizer_from_safetensors(tensors, state['optimizer']))
 
 # %% ../nbs/02_qwen.ipynb #a6d02e2d
 def finetune_vlm(
@@ -750,11 +763,11 @@ def finetune_vlm(
     if gradient_checkpointing:   # renamed activation checkpointing in transformers 5
         enable = getattr(vlm.model, 'activation_checkpointing_enable', None) or vlm.model.gradient_checkpointing_enable
         enable(dict(use_reentrant=False))
-    state_file = out / 'last' / 'trainer_state.pt'
+    state_file = out / 'last' / 'trainer_state.json'
     torch.manual_seed(seed)
     if resume and state_file.is_file():
         import peft   # optional: only fine-tuning needs it
-        net, state = peft.PeftModel.from_pretrained(vlm.model, out / 'last', is_trainable=True), torch.load(state_file)
+        net, state = peft.PeftModel.from_pretrained(vlm.model, out / 'last', is_trainable=True), read_trainer_state(out / 'last')
     else: net, state = add_lora(vlm.model, base, rank, alpha, dropout), None
     vlm = VLM(net, vlm.processor, vlm.name)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr)
