@@ -722,7 +722,7 @@ def _save_checkpoint(model, folder, state: dict | None = None):
 
 # %% ../nbs/02_qwen.ipynb #bd00ceed
 def read_trainer_state(folder) -> dict:
-    "The resume state `_save_checkpoint` wrote in `folder`: JSON, with the optimizer's tensors from safetensors."
+    "The resume state that the LoRA checkpoint step wrote in `folder`: JSON, with the optimizer's tensors from safetensors."
     from safetensors.torch import load_file
     state = json.loads((Path(folder) / 'trainer_state.json').read_text())
     f = Path(folder) / 'trainer_optimizer.safetensors'
