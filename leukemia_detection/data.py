@@ -8,7 +8,7 @@ import contextlib, hashlib, io, json, math, os, shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
-import numpy as np, pandas as pd
+import cv2, numpy as np, pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -16,14 +16,17 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'SPLITS',
-           'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5',
-           'list_images', 'softmax', 'prediction_table', 'write_predictions', 'read_predictions',
-           'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
-           'load_rgb', 'inspect_image', 'validate_images', 'near_duplicate_pairs', 'find_duplicate_groups',
-           'image_stats', 'class_stats', 'plot_class_stats', 'split_dataset', 'cross_split_duplicates', 'link_tree',
-           'prepare_split', 'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
-           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX',
+           'SIFT_PARAMS', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS',
+           'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5', 'list_images',
+           'softmax', 'prediction_table', 'write_predictions', 'read_predictions', 'classification_metrics',
+           'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
+           'validate_images', 'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features',
+           'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'cached_recapture_table',
+           'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats', 'split_dataset',
+           'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root', 'load_manifest',
+           'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms', 'ImageTensorDataset',
+           'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -368,56 +371,201 @@ def validate_images(df: pd.DataFrame, root, expected_size: int | None = 224, wor
         rep = list(ex.map(lambda p: inspect_image(root / p, expected_size), df.path))
     return pd.concat([df.reset_index(drop=True), pd.DataFrame(rep)], axis=1)
 
-# %% ../nbs/00_data.ipynb #8fef34fa
-def _grey_thumbs(paths, size: int, workers: int = 4) -> np.ndarray:
-    "Grey `size`×`size` float thumbnails with the bottom-right scale-bar corner set to the image mean."
-    def one(p):
-        a = np.asarray(load_rgb(p).convert('L').resize((size, size), Image.BILINEAR), dtype=np.float32)
-        a[int(size * 0.85):, int(size * 0.75):] = a.mean()
-        return a
-    with ThreadPoolExecutor(workers) as ex: return np.stack(list(ex.map(one, paths)))
+# %% ../nbs/00_data.ipynb #54155a7f
+OVERLAY_BOX = (188, 186)  # (top, left) of the rectangle that holds every scale-bar style, in a 224-px frame
 
-# %% ../nbs/00_data.ipynb #c98c6fc4
-def _phase_spectra(thumbs: np.ndarray, lowpass: float | None = None, window: bool = False):
-    "Unit-magnitude (optionally low-passed) spectra of zero-mean thumbnails, as a torch tensor."
-    S = thumbs.shape[-1]
-    x = torch.from_numpy(thumbs - thumbs.mean((1, 2), keepdims=True))
-    if window: x = x * torch.outer(torch.hann_window(S, periodic=False), torch.hann_window(S, periodic=False))
-    F = torch.fft.rfft2(x)
-    P = F / (F.abs() + 1e-6)
-    if lowpass:
-        fy, fx = torch.fft.fftfreq(S)[:, None], torch.fft.rfftfreq(S)[None, :]
-        w = torch.exp(-(fy ** 2 + fx ** 2) / (2 * lowpass ** 2)); w[0, 0] = 0
-        P = P * w.sqrt()
-    return P
+def _overlay_corner(shape, box=OVERLAY_BOX, ref: int = 224) -> tuple[int, int]:
+    "Top row and left column of the overlay rectangle in a frame of `shape` (scaled from a `ref`-px frame)."
+    return int(round(box[0] * shape[0] / ref)), int(round(box[1] * shape[1] / ref))
 
-# %% ../nbs/00_data.ipynb #bd719d6b
-def _candidate_pairs(thumbs: np.ndarray, k: int = 4) -> np.ndarray:
-    "For each image, its `k` best phase-correlation partners among all others: an array of (i, j) pairs, i < j."
-    S, N = thumbs.shape[-1], len(thumbs)
-    P = _phase_spectra(thumbs, lowpass=0.25)
-    peak = torch.full((N, N), -float('inf'))
-    for i in range(N - 1):
-        r = torch.fft.irfft2(P[i:i + 1] * P[i + 1:].conj(), s=(S, S)).flatten(1).amax(1)
-        peak[i, i + 1:] = r; peak[i + 1:, i] = r
-    nn = peak.topk(min(k, N - 1), dim=1).indices.numpy()
-    pairs = {(min(i, j), max(i, j)) for i in range(N) for j in nn[i]}
-    return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+# %% ../nbs/00_data.ipynb #ac8789b7
+def remove_overlay(grey: np.ndarray, box=OVERLAY_BOX, sigma: float = 10.0, feather: float = 8.0) -> np.ndarray:
+    "`grey` with the scale-bar rectangle filled by a blur of its surroundings, blended in over `feather` px."
+    y0, x0 = _overlay_corner(grey.shape, box)
+    keep = np.ones(grey.shape[:2], np.float32); keep[y0:, x0:] = 0
+    g = grey.astype(np.float32)
+    fill = cv2.GaussianBlur(g * keep, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-3)
+    alpha = np.clip(1 - cv2.distanceTransform(keep.astype(np.uint8), cv2.DIST_L2, 3) / feather, 0, 1)
+    return (g * (1 - alpha) + fill * alpha).clip(0, 255).astype(np.uint8)
 
-# %% ../nbs/00_data.ipynb #41c2e32d
-def _register_ncc(a: np.ndarray, b: np.ndarray, Pa, Pb, min_overlap: float = 0.5) -> tuple[float, int, int]:
-    "Shift (dy, dx) that best aligns `b` onto `a` (phase correlation) and the normalised correlation of the overlap."
-    S = a.shape[0]
-    r = torch.fft.irfft2(Pa * Pb.conj(), s=(S, S))
-    dy, dx = divmod(int(r.argmax()), S)
-    dy, dx = (dy - S if dy > S // 2 else dy), (dx - S if dx > S // 2 else dx)
-    u = a[max(dy, 0):S + min(dy, 0), max(dx, 0):S + min(dx, 0)].ravel()
-    v = b[max(-dy, 0):S + min(-dy, 0), max(-dx, 0):S + min(-dx, 0)].ravel()
-    if u.size < min_overlap * S * S: return 0.0, dy, dx
-    u, v = u - u.mean(), v - v.mean()
-    return float(u @ v / (np.sqrt((u @ u) * (v @ v)) + 1e-9)), dy, dx
+# %% ../nbs/00_data.ipynb #7663c0bd
+def _stretch_contrast(grey: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:
+    "Grey levels mapped linearly so that the `lo` and `hi` percentiles span 0-255 (pale smears get full contrast)."
+    a, b = np.percentile(grey, [lo, hi])
+    return np.clip((grey.astype(np.float32) - a) * (255 / max(b - a, 1.0)), 0, 255).astype(np.uint8)
 
-# %% ../nbs/00_data.ipynb #d9d8beed
+# %% ../nbs/00_data.ipynb #35bdb43d
+def read_grey(path, size: int = 224) -> np.ndarray:
+    "The image at `path` as a `size`×`size` uint8 grey array (OpenCV's decoder; PIL's for what it cannot read)."
+    g = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if g is None: g = np.asarray(load_rgb(path).convert('L'))
+    return g if g.shape == (size, size) else cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
+
+# %% ../nbs/00_data.ipynb #bd3dc532
+SIFT_PARAMS = dict(nfeatures=0, nOctaveLayers=3, contrastThreshold=0.04, edgeThreshold=10, sigma=1.6)
+
+def sift_features(grey: np.ndarray, margin: float = 4.0) -> dict:
+    "SIFT keypoints (xy, size, angle, uint8 descriptor) of `grey` without its overlay, none within `margin` px of it."
+    kps, desc = cv2.SIFT_create(**SIFT_PARAMS).detectAndCompute(_stretch_contrast(remove_overlay(grey)), None)
+    xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+    y0, x0 = _overlay_corner(grey.shape)
+    keep = ~((xy[:, 1] > y0 - margin) & (xy[:, 0] > x0 - margin))
+    desc = np.zeros((0, 128), np.uint8) if desc is None else np.clip(np.round(desc), 0, 255).astype(np.uint8)
+    return dict(xy=xy[keep], size=np.array([k.size for k in kps], np.float32)[keep],
+                angle=np.array([k.angle for k in kps], np.float32)[keep], desc=desc[keep])
+
+# %% ../nbs/00_data.ipynb #c85c1a8b
+def _cache_folder(cache) -> Path:
+    "`cache`, or (None) the user's cache folder: `$XDG_CACHE_HOME/leukemia_detection`, else `~/.cache/leukemia_detection`."
+    if cache is not None: return Path(cache)
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'leukemia_detection'
+
+# %% ../nbs/00_data.ipynb #cd9ee2ef
+def _params_key(*parts) -> str:
+    "Short hash of JSON-able `parts`: names a cache folder or file that changes whenever any part does."
+    return hashlib.md5(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+# %% ../nbs/00_data.ipynb #4fa8317d
+def cached_features(path, md5: str, folder: Path | None) -> dict:
+    "`sift_features` of one image, read from `folder/<md5>.npz` when there, else computed (and written there)."
+    f = None if folder is None else Path(folder) / f'{md5}.npz'
+    if f is not None and f.is_file():
+        try:
+            with np.load(f, allow_pickle=False) as z: return {k: z[k] for k in ('xy', 'size', 'angle', 'desc')}
+        except (OSError, ValueError, KeyError): pass             # a damaged cache file is computed again
+    feats = sift_features(read_grey(path))
+    if f is not None:
+        def write(tmp):
+            with open(tmp, 'wb') as h: np.savez(h, **feats)
+        atomic_write(f, write)
+    return feats
+
+# %% ../nbs/00_data.ipynb #d82f9352
+def image_features(paths, md5s, cache=None, workers: int = 2) -> dict:
+    "md5 → features of each distinct file (computed once, on `workers` threads, cached under `cache`)."
+    folder = _cache_folder(cache) / f'sift-{_params_key(SIFT_PARAMS, OVERLAY_BOX)}'
+    folder.mkdir(parents=True, exist_ok=True)
+    first = {}
+    for p, m in zip(paths, md5s): first.setdefault(m, p)
+    cv2.setNumThreads(1)                  # the threads are the parallelism; OpenCV's own would fight them
+    with ThreadPoolExecutor(workers) as ex:
+        return dict(zip(first, ex.map(lambda m: cached_features(first[m], m, folder), first)))
+
+# %% ../nbs/00_data.ipynb #04093042
+def _rootsift(desc: np.ndarray) -> np.ndarray:
+    "RootSIFT descriptors (square root of the L1-normalised histogram): unit length, compared by dot product."
+    d = desc.astype(np.float32)
+    return np.sqrt(d / (d.sum(1, keepdims=True) + 1e-7))
+
+# %% ../nbs/00_data.ipynb #4e74cffb
+def _same_shape(size_a, angle_a, size_b, angle_b, max_log_scale: float = 0.25, max_angle: float = 20.0):
+    "Whether matched keypoints keep their size and orientation (a pure translation keeps both)."
+    turn = np.abs((np.asarray(angle_b) - angle_a + 180) % 360 - 180)
+    return (np.abs(np.log(np.asarray(size_b) / size_a)) <= max_log_scale) & (turn <= max_angle)
+
+# %% ../nbs/00_data.ipynb #4141c9c3
+def _translation_consensus(xa: np.ndarray, xb: np.ndarray, tol: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    "Largest set of matches that agree on one shift (within `tol` px): the inlier mask and their median shift (dx, dy)."
+    if len(xa) == 0: return np.zeros(0, bool), np.zeros(2, np.float32)
+    s = xb - xa
+    agree = np.abs(s[:, None, :] - s[None, :, :]).max(-1) <= tol
+    inl = np.abs(s - np.median(s[agree[agree.sum(1).argmax()]], 0)).max(1) <= tol
+    return inl, np.median(s[inl], 0)
+
+# %% ../nbs/00_data.ipynb #9084e8db
+def _distinct_points(xy: np.ndarray, cell: float = 2.0) -> int:
+    "Number of distinct positions among `xy` (SIFT repeats a keypoint once per dominant orientation)."
+    q = np.floor(xy / cell).astype(np.int64)
+    return len(np.unique(q[:, 0] * 100003 + q[:, 1]))
+
+# %% ../nbs/00_data.ipynb #3548aa47
+def overlap_fraction(dx: float, dy: float, size: int = 224) -> float:
+    "Share of the frame that two captures shifted by (dx, dy) px have in common."
+    return float(max(0.0, size - abs(dx)) * max(0.0, size - abs(dy)) / size ** 2)
+
+# %% ../nbs/00_data.ipynb #5bfb0ed6
+def verify_pair(fa: dict, fb: dict, tol: float = 1.5) -> dict:
+    "Evidence that b shows a's field moved: distinct inliers of one translation, the shift (b = a + shift), overlap."
+    ra, rb = _rootsift(fa['desc']), _rootsift(fb['desc'])
+    if len(ra) == 0 or len(rb) == 0: return dict(inliers=0, shift_x=0.0, shift_y=0.0, overlap=1.0)
+    S = ra @ rb.T
+    j = S.argmax(1)
+    i = np.flatnonzero(S.argmax(0)[j] == np.arange(len(ra))); j = j[i]           # mutual nearest neighbours
+    ok = _same_shape(fa['size'][i], fa['angle'][i], fb['size'][j], fb['angle'][j]); i, j = i[ok], j[ok]
+    inl, (dx, dy) = _translation_consensus(fa['xy'][i], fb['xy'][j], tol)
+    return dict(inliers=_distinct_points(fa['xy'][i][inl]), shift_x=float(dx), shift_y=float(dy),
+                overlap=overlap_fraction(dx, dy))
+
+# %% ../nbs/00_data.ipynb #a86d529b
+MIN_INLIERS = 10  # twice the most distinct inliers seen in 298,022 unrelated pairs of the real images (5)
+
+# %% ../nbs/00_data.ipynb #3c2011b2
+def _pca(x: np.ndarray, dims: int, sample: int = 20000, seed: int = 0) -> np.ndarray:
+    "`x` projected on its top `dims` principal axes (fitted on a seeded sample of rows)."
+    s = x[np.random.default_rng(seed).choice(len(x), min(sample, len(x)), replace=False)]
+    mu = s.mean(0)
+    return (x - mu) @ np.linalg.svd(s - mu, full_matrices=False)[2][:dims].T
+
+# %% ../nbs/00_data.ipynb #feb84db4
+def _knn_pairs(x: np.ndarray, k: int = 4, checks: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    "Each row of `x` and its `k` approximate nearest neighbours (a seeded FLANN k-d tree), as two index arrays."
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    cv2.setRNGSeed(seed)                                  # the k-d tree picks its split dimensions at random
+    nn, _ = cv2.flann_Index(x, dict(algorithm=1, trees=1)).knnSearch(x, k + 1, params=dict(checks=checks))
+    return np.repeat(np.arange(len(x)), k + 1), nn.ravel().astype(np.int64)
+
+# %% ../nbs/00_data.ipynb #4db94825
+def candidate_pairs(feats: list[dict], min_votes: int = 2, k: int = 4, dims: int = 32, bin_px: float = 8.0):
+    "Pairs (i < j) of `feats` whose keypoints' nearest neighbours vote `min_votes` times for one shift: i, j, votes."
+    n, cols = len(feats), ['i', 'j', 'votes']
+    if n < 2 or sum(len(f['xy']) for f in feats) <= k: return pd.DataFrame(columns=cols, dtype=int)
+    img = np.repeat(np.arange(n), [len(f['xy']) for f in feats])          # keypoints are in image order
+    xy, size, angle = (np.concatenate([f[c] for f in feats]) for c in ('xy', 'size', 'angle'))
+    q, r = _knn_pairs(_pca(_rootsift(np.concatenate([f['desc'] for f in feats])), dims), k)
+    u = np.unique(np.minimum(q, r) * len(img) + np.maximum(q, r))         # each keypoint pair once
+    q, r = u // len(img), u % len(img)
+    keep = (img[q] != img[r]) & _same_shape(size[q], angle[q], size[r], angle[r])
+    q, r = q[keep], r[keep]
+    votes = []
+    for offset in (0.0, bin_px / 2):  # two grids: a cluster cut by one grid's bin edge is whole in the other
+        s = np.floor((xy[r] - xy[q] + offset) / bin_px).astype(np.int64) + 64
+        key, c = np.unique(((img[q] * n + img[r]) * 128 + s[:, 0]) * 128 + s[:, 1], return_counts=True)
+        votes.append(pd.Series(c, index=key // (128 * 128)))
+    best = pd.concat(votes).groupby(level=0).max()
+    best = best[best >= min_votes]
+    return pd.DataFrame({'i': best.index // n, 'j': best.index % n, 'votes': best.to_numpy()}, columns=cols)
+
+# %% ../nbs/00_data.ipynb #e546f7ef
+RECAPTURE_COLUMNS = ['md5_a', 'md5_b', 'label', 'votes', 'inliers', 'shift_x', 'shift_y', 'overlap']
+
+def recapture_table(feats: dict, units: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
+    "Verified candidates among the distinct files of each label of `units` (md5, label), one row per pair."
+    def one(label):
+        md5s = sorted(units.md5[units.label == label].unique())
+        c = candidate_pairs([feats[m] for m in md5s])
+        return pd.DataFrame([dict(md5_a=md5s[i], md5_b=md5s[j], label=label, votes=int(v),
+                                  **verify_pair(feats[md5s[i]], feats[md5s[j]])) for i, j, v in zip(c.i, c.j, c.votes)],
+                            columns=RECAPTURE_COLUMNS)
+    labels = units.label.value_counts().index.tolist()                  # largest first: the threads stay balanced
+    with ThreadPoolExecutor(workers) as ex: out = list(ex.map(one, labels))
+    return pd.concat(out, ignore_index=True).sort_values(['label', 'md5_a', 'md5_b']).reset_index(drop=True)
+
+# %% ../nbs/00_data.ipynb #b0e64b4e
+def cached_recapture_table(paths, labels, md5s, cache=None, workers: int = 2) -> pd.DataFrame:
+    "`recapture_table` of these images, read from `cache` when the same files (and labels) were searched before."
+    units = pd.DataFrame({'md5': list(md5s), 'label': list(labels)}).drop_duplicates().sort_values(['label', 'md5'])
+    key = _params_key(SIFT_PARAMS, OVERLAY_BOX, candidate_pairs.__defaults__, verify_pair.__defaults__,
+                      units.values.tolist())
+    f = _cache_folder(cache) / f'pairs-{key}.csv'
+    if f.is_file():
+        try: return pd.read_csv(f, dtype={'md5_a': str, 'md5_b': str, 'label': str})[RECAPTURE_COLUMNS]
+        except (OSError, ValueError, KeyError, pd.errors.ParserError): pass   # damaged: computed again
+    table = recapture_table(image_features(paths, md5s, cache, workers), units, workers)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(f, lambda tmp: table.to_csv(tmp, index=False, lineterminator='\n'))
+    return table
+
+# %% ../nbs/00_data.ipynb #88886e34
 def _union_find_groups(n: int, pairs) -> np.ndarray:
     "Component index of each of `n` items joined by `pairs`, numbered by each component's first item."
     parent = list(range(n))
@@ -431,31 +579,38 @@ def _union_find_groups(n: int, pairs) -> np.ndarray:
     ids = {r: k for k, r in enumerate(sorted(set(roots)))}
     return np.array([ids[r] for r in roots])
 
-# %% ../nbs/00_data.ipynb #4ebfe6bb
-def near_duplicate_pairs(paths, min_ncc: float = 0.8, k: int = 4, workers: int = 4) -> pd.DataFrame:
-    "Pairs of images (indices into `paths`) that show the same field up to a shift: i, j, ncc, dy, dx (96-px units)."
-    paths = list(paths)
-    if len(paths) < 2: return pd.DataFrame(columns=['i', 'j', 'ncc', 'dy', 'dx'])
-    cands = _candidate_pairs(_grey_thumbs(paths, 32, workers), k=k)
-    t96 = _grey_thumbs(paths, 96, workers)
-    P = _phase_spectra(t96, window=True)
-    rows = [(i, j, *_register_ncc(t96[i], t96[j], P[i], P[j])) for i, j in cands]
-    df = pd.DataFrame(rows, columns=['i', 'j', 'ncc', 'dy', 'dx'])
-    return df[df.ncc >= min_ncc].reset_index(drop=True)
+# %% ../nbs/00_data.ipynb #4fa28a97
+EVIDENCE_COLUMNS = ['i', 'j', 'kind', 'joined', 'method', 'score', 'shift_x', 'shift_y', 'overlap']
 
-# %% ../nbs/00_data.ipynb #c7ca87a9
-def find_duplicate_groups(paths, md5s=None, min_ncc: float = 0.8, k: int = 4,
-                          workers: int = 4) -> tuple[np.ndarray, pd.DataFrame]:
-    "Group index per image (same index = same field: byte-identical or shifted re-capture) and the evidence pairs."
-    paths = list(paths)
+def _identical_files(md5s, labels) -> pd.DataFrame:
+    "Byte-identical copies, each later one against the first of its md5: joined when both carry the same label."
+    first, rows = {}, []
+    for j, (m, l) in enumerate(zip(md5s, labels)):
+        i = first.setdefault(m, j)
+        if i != j:
+            same = labels[i] == l
+            rows.append((i, j, 'identical' if same else 'identical, two classes', same, 'md5', np.nan, 0., 0., 1.))
+    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+
+# %% ../nbs/00_data.ipynb #87e501a9
+def find_duplicate_groups(paths, labels, md5s=None, cache=None, min_inliers: int = MIN_INLIERS,
+                          workers: int = 2) -> tuple[np.ndarray, pd.DataFrame]:
+    "Group per image (same field, same label) and the evidence (`EVIDENCE_COLUMNS`): identical files, re-captures."
+    paths, labels = list(paths), list(labels)
     md5s = list(md5s) if md5s is not None else [file_md5(p) for p in paths]
+    table = cached_recapture_table(paths, labels, md5s, cache, workers)
+    table = table[table.inliers >= min_inliers // 2]                   # weaker pairs are no evidence at all
     first = {}
-    exact = [(first.setdefault(m, i), i) for i, m in enumerate(md5s) if first.setdefault(m, i) != i]
-    near = near_duplicate_pairs(paths, min_ncc=min_ncc, k=k, workers=workers)
-    ev = pd.concat([pd.DataFrame({'i': [i for i, _ in exact], 'j': [j for _, j in exact], 'kind': 'identical'}),
-                    near.assign(kind='shifted')], ignore_index=True).astype({'i': int, 'j': int})
-    groups = _union_find_groups(len(paths), list(zip(ev.i, ev.j)))
-    return groups, ev
+    for k, ml in enumerate(zip(md5s, labels)): first.setdefault(ml, k)
+    shifted = pd.DataFrame({'i': [first[(a, l)] for a, l in zip(table.md5_a, table.label)],
+                            'j': [first[(b, l)] for b, l in zip(table.md5_b, table.label)], 'kind': 'shifted',
+                            'joined': (table.inliers >= min_inliers).to_numpy(), 'method': 'sift',
+                            'score': table.inliers.to_numpy(dtype=float), 'shift_x': table.shift_x.to_numpy(),
+                            'shift_y': table.shift_y.to_numpy(), 'overlap': table.overlap.to_numpy()},
+                           columns=EVIDENCE_COLUMNS)
+    ev = pd.concat([_identical_files(md5s, labels), shifted], ignore_index=True).astype({'i': int, 'j': int})
+    joined = ev[ev.joined.astype(bool)]
+    return _union_find_groups(len(paths), list(zip(joined.i, joined.j))), ev
 
 # %% ../nbs/00_data.ipynb #7331c1e2
 def image_stats(path) -> dict:
@@ -590,13 +745,16 @@ def _usable_images(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
     return report[report.status != 'skipped'][['path', 'label']].reset_index(drop=True), report, ignored
 
 # %% ../nbs/00_data.ipynb #7a066d05
-def _grouped(df: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "`df` with `md5` and duplicate `group` columns, and the evidence pairs (kind, ncc, dy, dx, a, b) by path."
+def _grouped(df: pd.DataFrame, root: Path, cache=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "`df` with `md5` and duplicate `group` columns, and the evidence pairs by path (a, b, then `EVIDENCE_COLUMNS`)."
     df = df.assign(md5=[file_md5(root / p) for p in df.path])
     search = _near_duplicate_root(root)
-    groups, ev = find_duplicate_groups([search / p if (search / p).is_file() else root / p for p in df.path], df.md5)
+    groups, ev = find_duplicate_groups([search / p if (search / p).is_file() else root / p for p in df.path],
+                                       df.label, df.md5, cache)
     df['group'] = [f'g{g:04d}' for g in groups]
-    return df, ev.assign(a=[df.path[i] for i in ev.i], b=[df.path[j] for j in ev.j]).drop(columns=['i', 'j'])
+    ev.insert(0, 'b', [df.path[j] for j in ev.j]); ev.insert(0, 'a', [df.path[i] for i in ev.i])
+    return df, ev.drop(columns=['i', 'j'])
+
 
 # %% ../nbs/00_data.ipynb #e021d219
 def _summary_table(m: pd.DataFrame) -> pd.DataFrame:
@@ -607,6 +765,16 @@ def _summary_table(m: pd.DataFrame) -> pd.DataFrame:
     return t
 
 # %% ../nbs/00_data.ipynb #771c7c3f
+def _recaptures_in_train(m: pd.DataFrame, seed: int, fractions) -> dict:
+    "Share of val and test images with a re-capture of their field in train, under each protocol (same seed)."
+    out = {}
+    for protocol in ('grouped', 'random'):
+        sp = m.assign(split=split_dataset(m, protocol, seed, fractions))
+        out[protocol] = {s: cross_split_duplicates(sp, s, 'train') for s in ('val', 'test')}
+    return out
+
+
+# %% ../nbs/00_data.ipynb #f5b3a7b3
 def _split_info(manifest, root, search, protocol, seed, fractions, report, ignored) -> dict:
     "What `manifest.json` records: where the data is, how it was split, what was skipped, grouped and leaked."
     sizes = manifest.group.value_counts()
@@ -614,7 +782,8 @@ def _split_info(manifest, root, search, protocol, seed, fractions, report, ignor
                 protocol=protocol, seed=seed, fractions=list(fractions), n_images=len(manifest),
                 n_skipped=int((report.status == 'skipped').sum()), n_ignored=len(ignored),
                 duplicate_groups=int((sizes > 1).sum()), images_in_duplicate_groups=int(sizes[sizes > 1].sum()),
-                test_with_duplicate_in_train=cross_split_duplicates(manifest),
+                largest_group=int(sizes.max()), test_with_duplicate_in_train=cross_split_duplicates(manifest),
+                recaptures_in_train=_recaptures_in_train(manifest, seed, fractions),
                 counts=_summary_table(manifest).to_dict())
 
 # %% ../nbs/00_data.ipynb #1d2a23ce
@@ -626,6 +795,7 @@ def prepare_split(
     seed: int = 42,                       # seed of the shuffles
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),  # train, val, test shares
     tree: bool = True,                    # write the dataset/{split}/{Class}/ tree of links
+    feature_cache: str | None = None,     # folder of cached re-capture features; None: ~/.cache/leukemia_detection
     verbose: bool = True,                 # print the summary
 ) -> pd.DataFrame:
     "Find, validate, audit and split the images under `data`; write the manifest, reports and `dataset/` tree to `out`."
@@ -633,7 +803,7 @@ def prepare_split(
     root = find_image_root(data, version)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df, report, ignored = _usable_images(root, out)
-    df, evidence = _grouped(df, root)
+    df, evidence = _grouped(df, root, feature_cache)
     df['split'] = split_dataset(df, protocol, seed, fractions)
     manifest = df[MANIFEST_COLUMNS].sort_values('path').reset_index(drop=True)
     manifest.to_csv(out / 'manifest.csv', index=False, lineterminator='\n')
@@ -643,9 +813,12 @@ def prepare_split(
     if tree: info['links'] = link_tree(manifest, root, out / 'dataset')
     if verbose:
         print(f'{root}: {len(manifest)} images ({info["n_skipped"]} skipped, {len(ignored)} other files ignored)')
-        print(f'{info["duplicate_groups"]} duplicate groups cover {info["images_in_duplicate_groups"]} images; '
-              f'{protocol} split, seed {seed}: {info["test_with_duplicate_in_train"]:.1%} of test images have a '
-              'duplicate in train')
+        print(f'{info["duplicate_groups"]} duplicate groups cover {info["images_in_duplicate_groups"]} images '
+              f'(largest {info["largest_group"]}); with a re-capture of their field in train, seed {seed}:')
+        for p, lk in info['recaptures_in_train'].items():
+            print(f'  {p:8s} split: val {lk["val"]:.1%}, test {lk["test"]:.1%}' + (' (this split)' * (p == protocol)))
+        two = evidence[evidence.kind == 'identical, two classes']
+        if len(two): print(f'WARNING: {len(two)} file(s) are filed under two classes; see duplicates.csv')
         print(_summary_table(manifest).to_string())
         print(f'wrote {out / "manifest.csv"}')
     return manifest

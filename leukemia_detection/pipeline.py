@@ -38,7 +38,7 @@ def run_options(
 # %% ../nbs/05_pipeline.ipynb #153af0ee
 STAGE_FUNCTIONS = {'run': run_options, 'split': prepare_split, 'cnn': train_cnn, 'vlm': run_vlm, 'fuse': fuse_run}
 FORWARDED = {'vlm': classify_images}   # where a stage function's **kwargs go
-WIRED = {'split': ('tree', 'verbose'), 'cnn': ('resume', 'data_root', 'limit', 'progress'),
+WIRED = {'split': ('tree', 'verbose', 'feature_cache'), 'cnn': ('resume', 'data_root', 'limit', 'progress'),
          'vlm': ('splits', 'cache', 'data_root', 'limit', 'progress', 'labels', 'names'),
          'fuse': ('out', 'models', 'banner', 'verbose')}
 SHARED = ('seed',)                      # one value for every stage that takes it
