@@ -47,21 +47,25 @@ def expected_calibration_error(y, P, n_bins: int = 15) -> float:
     return float((rb.n * (rb.accuracy - rb.confidence).abs()).sum() / rb.n.sum())
 
 # %% ../nbs/04_evaluation.ipynb #66e9cfcd
-def bootstrap_accuracy_ci(y, pred, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    "Percentile bootstrap interval of accuracy, resampling images with replacement (seeded)."
+def bootstrap_accuracy_ci(y, pred, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                          groups=None) -> tuple[float, float]:
+    "Percentile bootstrap interval of accuracy, resampling `groups` (default: images) with replacement (seeded)."
     correct = (np.asarray(y, int) == np.asarray(pred, int)).astype(float)
-    rng, n, accs = np.random.default_rng(seed), len(correct), []
+    unit = np.unique(np.asarray(groups if groups is not None else np.arange(len(correct))), return_inverse=True)[1]
+    hits, sizes = np.bincount(unit, correct), np.bincount(unit).astype(float)
+    rng, n, accs = np.random.default_rng(seed), len(sizes), []
     for start in range(0, n_boot, 256):  # chunks keep memory flat on large test sets
-        accs.append(correct[rng.integers(0, n, (min(256, n_boot - start), n))].mean(1))
+        draw = rng.integers(0, n, (min(256, n_boot - start), n))
+        accs.append(hits[draw].sum(1) / sizes[draw].sum(1))
     lo, hi = np.quantile(np.concatenate(accs), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 # %% ../nbs/04_evaluation.ipynb #ca2f479e
-def evaluate(y, P, n_boot: int = 2000, seed: int = 0) -> dict:
-    "Every metric of one model on one split, as a JSON-ready dict."
+def evaluate(y, P, n_boot: int = 2000, seed: int = 0, groups=None) -> dict:
+    "Every metric of one model on one split, as a JSON-ready dict (the interval resamples `groups` when given)."
     y, P = np.asarray(y, int), np.asarray(P, float)
     m = classification_metrics(prediction_table(range(len(y)), [CLASSES[i] for i in y], P))
-    ci = bootstrap_accuracy_ci(y, P.argmax(1), n_boot, seed)
+    ci = bootstrap_accuracy_ci(y, P.argmax(1), n_boot, seed, groups=groups)
     return dict(n=m['n'], accuracy=m['accuracy'], accuracy_ci95=list(ci),
                 macro_f1=m['macro_f1'], nll=nll(y, P), brier=brier_score(y, P), ece=expected_calibration_error(y, P),
                 per_class=m['per_class'], confusion=m['confusion_matrix']['rows_true_cols_pred'])
@@ -85,14 +89,17 @@ def alpha_tables(fusion: Fusion, y_val, probs_val: dict, y_test, probs_test: dic
                  alpha_table(y_test, *scaled(probs_test), mix, split='test'), on='alpha') for mix in MIXERS}
 
 # %% ../nbs/04_evaluation.ipynb #9826183c
-def fuse_predictions(val: dict, test: dict, seed: int = 0, n_boot: int = 2000, select_by: str = 'accuracy') -> dict:
-    "Fit the fusion on the `val` tables (name → prediction table), then evaluate every method once on `test`."
+def fuse_predictions(val: dict, test: dict, seed: int = 0, n_boot: int = 2000, select_by: str = 'accuracy',
+                     groups: dict | None = None) -> dict:
+    """Fit the fusion on the `val` tables (name → prediction table), then evaluate every method once on `test`;
+    the bootstrap resamples duplicate groups when `groups` (path → group) is given."""
     if list(val) != list(test):
         raise ValueError(f'val and test must hold the same models, got {list(val)} and {list(test)}')
     frame_v, pv = align_predictions(val)
     fusion = fit_fusion(pv, frame_v.y.to_numpy(), seed, select_by)          # ← the only fit; validation only
     frame_t, pt = align_predictions(test)                                   # ← test, read once from here on
     yt = frame_t.y.to_numpy()
+    gt = None if groups is None else [groups.get(p, p) for p in frame_t.path]   # no group: its own unit
     candidates = {f'{m}_raw': pt[m] for m in fusion.models}
     candidates.update({m: fusion.predict_proba(pt, m) for m in fusion.methods})
     reference = None
@@ -100,10 +107,11 @@ def fuse_predictions(val: dict, test: dict, seed: int = 0, n_boot: int = 2000, s
         a_leak, tab_leak = reference_leaky_alpha(yt, *(pt[m] for m in fusion.models))
         candidates['reference_leaky'] = linear_mix(*(pt[m] for m in fusion.models), a_leak)
         reference = dict(alpha=a_leak, table=tab_leak)
-    return dict(fusion=fusion, metrics={name: evaluate(yt, P, n_boot, seed) for name, P in candidates.items()},
+    return dict(fusion=fusion, metrics={name: evaluate(yt, P, n_boot, seed, gt) for name, P in candidates.items()},
                 reference=reference, alpha_tables=alpha_tables(fusion, frame_v.y, pv, yt, pt),
                 results=fused_table(frame_t.path, frame_t.label, candidates[fusion.method], pt),
                 n_val=len(frame_v), n_test=len(frame_t),
+                bootstrap_unit='image' if gt is None else 'duplicate group',
                 dropped=dict(val=frame_v.attrs['dropped'], test=frame_t.attrs['dropped']))
 
 # %% ../nbs/04_evaluation.ipynb #6268b289
@@ -260,7 +268,8 @@ def fusion_metrics_doc(res: dict, banner: str | None = None, sources: dict | Non
         synthetic_demo=bool(banner), models=fusion.models, n_val=res['n_val'], n_test=res['n_test'],
         chosen=dict(method=fusion.method, description=fusion.describe(), test=metrics[fusion.method]),
         selection=dict(basis=fusion.basis, table=fusion.selection.reset_index().to_dict('records')),
-        temperatures=fusion.temperatures, alphas=fusion.alphas, test=metrics, bootstrap=dict(n_boot=n_boot, level=0.95),
+        temperatures=fusion.temperatures, alphas=fusion.alphas, test=metrics, bootstrap=dict(n_boot=n_boot, level=0.95,
+                                                                           unit=res['bootstrap_unit']),
         reference_leaky=None if ref is None else dict(
             alpha=ref['alpha'], test_accuracy=metrics['reference_leaky']['accuracy'], grid=list(REFERENCE_ALPHAS),
             note='alpha chosen by TEST accuracy, as in the reference notebook: optimistic by construction',
@@ -292,7 +301,7 @@ def _result_blocks(res: dict, n_boot: int) -> list:
     blocks = [('h2', 'Result'),
               ('p', f'Chosen on validation: **{fusion.describe()}**. Test accuracy **{_pct(c["accuracy"])}** '
                     f'(95% bootstrap interval {_pct(c["accuracy_ci95"][0])} – {_pct(c["accuracy_ci95"][1])}, '
-                    f'{n_boot} resamples), macro-F1 {c["macro_f1"]:.4f}, ECE {c["ece"]:.4f}, Brier {c["brier"]:.4f}.')]
+                    f'{n_boot} resamples of {res["bootstrap_unit"]}s), macro-F1 {c["macro_f1"]:.4f}, ECE {c["ece"]:.4f}, Brier {c["brier"]:.4f}.')]
     if {'stacker', 'stacker_cnn', 'cnn_raw'} <= set(metrics):
         acc = {m: _pct(metrics[m]['accuracy']) for m in ('stacker', 'stacker_cnn', 'cnn_raw')}
         blocks.append(('p', 'What the VLM adds beyond recalibrating the CNN: the CNN recalibrated alone '
@@ -421,7 +430,9 @@ def fuse_run(
     if banner is None and config.is_file() and json.loads(config.read_text()).get('demo'): banner = SYNTHETIC_BANNER
     val = {m: read_predictions(run / MODEL_FILES[m][0]) for m in models}
     test = {m: read_predictions(run / MODEL_FILES[m][1]) for m in models}
-    res = fuse_predictions(val, test, seed, n_boot, select_by)
+    manifest = run / 'data' / 'manifest.csv'
+    groups = dict(pd.read_csv(manifest, dtype=str)[['path', 'group']].values) if manifest.is_file() else None
+    res = fuse_predictions(val, test, seed, n_boot, select_by, groups)
     doc = write_fusion_report(res, out, banner, {f: file_md5(run / f) for m in models for f in MODEL_FILES[m]}, n_boot)
     doc['renormalised_rows'] = {t.attrs['source']: t.attrs['renormalised'] for t in [*val.values(), *test.values()]
                                 if t.attrs['renormalised']}
