@@ -749,8 +749,9 @@ def _grouped(df: pd.DataFrame, root: Path, cache=None) -> tuple[pd.DataFrame, pd
     "`df` with `md5` and duplicate `group` columns, and the evidence pairs by path (a, b, then `EVIDENCE_COLUMNS`)."
     df = df.assign(md5=[file_md5(root / p) for p in df.path])
     search = _near_duplicate_root(root)
-    groups, ev = find_duplicate_groups([search / p if (search / p).is_file() else root / p for p in df.path],
-                                       df.label, df.md5, cache)
+    paths = [search / p if (search / p).is_file() else root / p for p in df.path]
+    md5s = df.md5 if search == root else [file_md5(p) for p in paths]   # features are cached by the searched file
+    groups, ev = find_duplicate_groups(paths, df.label, md5s, cache)
     df['group'] = [f'g{g:04d}' for g in groups]
     ev.insert(0, 'b', [df.path[j] for j in ev.j]); ev.insert(0, 'a', [df.path[i] for i in ev.i])
     return df, ev.drop(columns=['i', 'j'])
