@@ -22,11 +22,11 @@ __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS',
            'softmax', 'prediction_table', 'write_predictions', 'read_predictions', 'classification_metrics',
            'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
            'validate_images', 'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features',
-           'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'cached_recapture_table',
-           'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats', 'split_dataset',
-           'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root', 'load_manifest',
-           'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms', 'ImageTensorDataset',
-           'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+           'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'recapture_search_version',
+           'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats',
+           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root',
+           'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
+           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -550,13 +550,16 @@ def recapture_table(feats: dict, units: pd.DataFrame, workers: int = 2) -> pd.Da
     with ThreadPoolExecutor(workers) as ex: out = list(ex.map(one, labels))
     return pd.concat(out, ignore_index=True).sort_values(['label', 'md5_a', 'md5_b']).reset_index(drop=True)
 
+# %% ../nbs/00_data.ipynb #a7aa4a85
+def recapture_search_version() -> str:
+    "Short hash of every setting of the re-capture search: it changes whenever the groups it finds could."
+    return _params_key(SIFT_PARAMS, OVERLAY_BOX, MIN_INLIERS, candidate_pairs.__defaults__, verify_pair.__defaults__)
+
 # %% ../nbs/00_data.ipynb #b0e64b4e
 def cached_recapture_table(paths, labels, md5s, cache=None, workers: int = 2) -> pd.DataFrame:
     "`recapture_table` of these images, read from `cache` when the same files (and labels) were searched before."
     units = pd.DataFrame({'md5': list(md5s), 'label': list(labels)}).drop_duplicates().sort_values(['label', 'md5'])
-    key = _params_key(SIFT_PARAMS, OVERLAY_BOX, candidate_pairs.__defaults__, verify_pair.__defaults__,
-                      units.values.tolist())
-    f = _cache_folder(cache) / f'pairs-{key}.csv'
+    f = _cache_folder(cache) / f'pairs-{_params_key(recapture_search_version(), units.values.tolist())}.csv'
     if f.is_file():
         try: return pd.read_csv(f, dtype={'md5_a': str, 'md5_b': str, 'label': str})[RECAPTURE_COLUMNS]
         except (OSError, ValueError, KeyError, pd.errors.ParserError): pass   # damaged: computed again
@@ -783,7 +786,7 @@ def _split_info(manifest, root, search, protocol, seed, fractions, report, ignor
                 protocol=protocol, seed=seed, fractions=list(fractions), n_images=len(manifest),
                 n_skipped=int((report.status == 'skipped').sum()), n_ignored=len(ignored),
                 duplicate_groups=int((sizes > 1).sum()), images_in_duplicate_groups=int(sizes[sizes > 1].sum()),
-                largest_group=int(sizes.max()), test_with_duplicate_in_train=cross_split_duplicates(manifest),
+                largest_group=int(sizes.max()), recapture_search=recapture_search_version(), test_with_duplicate_in_train=cross_split_duplicates(manifest),
                 recaptures_in_train=_recaptures_in_train(manifest, seed, fractions),
                 counts=_summary_table(manifest).to_dict())
 

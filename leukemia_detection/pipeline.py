@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pandas as pd, torch
 from .data import (CLASSES, IMAGE_EXTS, PROB_COLUMNS, download_dataset, file_md5, find_local_dataset,
                                      limit_manifest, list_images, make_synthetic_dataset, manifest_data_root,
-                                     prepare_split, write_json, write_predictions)
+                                     prepare_split, recapture_search_version, write_json, write_predictions)
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
 from .ensemble import Fusion
@@ -201,7 +201,7 @@ def split_stage(cfg: dict, run: Path, log=print) -> str:
         params, inputs = dict(limit=cfg['limit'], seed=cfg['seed']), {'manifest': src, 'data_root': info['data_root']}
     else:
         data = resolve_data(cfg['data'])
-        params = dict(stage_kwargs(cfg, 'split'), limit=cfg['limit'])
+        params = dict(stage_kwargs(cfg, 'split'), limit=cfg['limit'], recapture_search=recapture_search_version())
         inputs = {'data': str(Path(data).resolve()), 'files': folder_fingerprint(data)}
     def action(fresh):
         d.mkdir(parents=True, exist_ok=True)
