@@ -27,14 +27,15 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, Batch
                                      prediction_table, write_json, write_predictions)
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'RUN_FILES', 'classifier_head', 'replace_head', 'WeightsUnavailableError', 'imagenet_weights',
-           'weights_cache_path', 'load_imagenet_state_dict', 'read_state_dict', 'build_cnn', 'cpu_supports_bf16',
-           'training_device', 'resolve_mixed_precision', 'make_accelerator', 'save_weights', 'optimizer_to_safetensors',
-           'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'predict', 'predict_images',
-           'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule', 'build_optimizer',
-           'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate', 'track_progress', 'save_best',
-           'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint', 'plot_history', 'log_epoch',
-           'write_run_predictions', 'train_cnn', 'load_cnn', 'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
+__all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'replace_head', 'WeightsUnavailableError',
+           'imagenet_weights', 'weights_cache_path', 'load_imagenet_state_dict', 'read_state_dict', 'build_cnn',
+           'cpu_supports_bf16', 'training_device', 'resolve_mixed_precision', 'make_accelerator', 'save_weights',
+           'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'predict',
+           'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule',
+           'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
+           'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
+           'plot_history', 'log_epoch', 'write_run_predictions', 'train_cnn', 'load_cnn', 'gradcam_layer',
+           'gradcam_overlays', 'plot_gradcam']
 
 # %% ../nbs/01_cnn.ipynb #4312d7e8
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -300,15 +301,16 @@ def cpu_memory_reuse(enabled: bool = True):
         if applied: _mallopt(_M_MMAP_MAX, 65536); _mallopt(_M_TRIM_THRESHOLD, 128 * 1024)   # glibc's defaults
 
 # %% ../nbs/01_cnn.ipynb #0f769ae2
-RUN_FILES = ('history.csv', 'learning_curve.png', 'best.safetensors', 'config.json', 'last.safetensors',
-             'last_optimizer.safetensors', 'last_state.json', 'manifest_used.csv', 'predictions_val.csv',
-             'predictions_test.csv', 'metrics.json')
+RUN_FILES = ('history.csv', 'learning_curve.png', 'best.safetensors', 'config.json', 'last_state.json',
+             'manifest_used.csv', 'predictions_val.csv', 'predictions_test.csv', 'metrics.json')
+CHECKPOINT_GLOB = 'last-e*.safetensors'   # each epoch's weights and optimizer, named after the epoch
 
 # %% ../nbs/01_cnn.ipynb #7e7a1662
 def clear_run_folder(out: Path):
-    "Make the run folder `out` and remove the files of an earlier run in it (`RUN_FILES`)."
+    "Make the run folder `out` and remove the files of an earlier run in it (`RUN_FILES`, checkpoints)."
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES: (out / name).unlink(missing_ok=True)
+    for f in out.glob(CHECKPOINT_GLOB): f.unlink(missing_ok=True)
 
 # %% ../nbs/01_cnn.ipynb #a0231728
 def prepare_run_data(manifest: Path, out: Path, img_size: int, batch_size: int, seed: int, limit: int | None,
@@ -421,12 +423,16 @@ def run_config(settings: dict, epochs: int, data_root, loaders: dict, accelerato
 _RESUME_KEYS = ('arch', 'weights', 'img_size', 'epochs', 'batch_size', 'lr', 'seed', 'schedule', 'manifest', 'limit')
 
 def save_checkpoint(out: Path, weights: dict, optimizer, scheduler, state: dict, settings: dict):
-    "Write the last epoch's weights, optimizer, scheduler and run state (`last.safetensors`, ..., `last_state.json`)."
-    save_weights(weights, out / 'last.safetensors', {'arch': settings['arch']})
+    """Write the epoch's weights and optimizer under names of that epoch, then `last_state.json`, which names them:
+    that rename is the commit, so a kill at any moment leaves one whole checkpoint. Older checkpoints are removed."""
+    files = {'weights': f'last-e{state["epoch"]}.safetensors', 'optimizer': f'last-e{state["epoch"]}_optimizer.safetensors'}
+    save_weights(weights, out / files['weights'], {'arch': settings['arch']})
     opt_tensors, opt_meta = optimizer_to_safetensors(optimizer.state_dict())
-    save_weights(opt_tensors, out / 'last_optimizer.safetensors')
+    save_weights(opt_tensors, out / files['optimizer'])
     write_json({'settings': settings, **state, 'optimizer': opt_meta, 'scheduler': scheduler.state_dict(),
-                'rng': 'set_seed(seed + epoch) at the start of every epoch'}, out / 'last_state.json')
+                'files': files, 'rng': 'set_seed(seed + epoch) at the start of every epoch'}, out / 'last_state.json')
+    for f in out.glob(CHECKPOINT_GLOB):
+        if f.name not in files.values(): f.unlink(missing_ok=True)
 
 # %% ../nbs/01_cnn.ipynb #f3b4a726
 def resume_state(out: Path, settings: dict) -> dict | None:
@@ -444,10 +450,10 @@ def resume_state(out: Path, settings: dict) -> dict | None:
 
 # %% ../nbs/01_cnn.ipynb #cd69bf0f
 def load_checkpoint(out: Path, model: nn.Module, optimizer, scheduler) -> dict:
-    "Load the last epoch's weights, optimizer and scheduler from `out` in place; return the run's state."
+    "Load the committed checkpoint (the files `last_state.json` names) into the objects in place; return the run's state."
     state = json.loads((out / 'last_state.json').read_text())
-    model.load_state_dict(load_file(str(out / 'last.safetensors')))
-    optimizer.load_state_dict(optimizer_from_safetensors(load_file(str(out / 'last_optimizer.safetensors')),
+    model.load_state_dict(load_file(str(out / state['files']['weights'])))
+    optimizer.load_state_dict(optimizer_from_safetensors(load_file(str(out / state['files']['optimizer'])),
                                                          state['optimizer']))
     scheduler.load_state_dict(state['scheduler'])
     return {k: state[k] for k in ('epoch', 'best', 'since_best', 'stopped_early')}
