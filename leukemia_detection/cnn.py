@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, BatchAugment, DataError,
                                      atomic_write, classification_metrics, decode_images, get_dataloaders,
                                      limit_manifest, list_images, load_manifest, manifest_data_root, normalize_batch,
-                                     prediction_table, write_json, write_predictions)
+                                     prediction_table, RunLock, write_json, write_predictions)
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'replace_head', 'WeightsUnavailableError',
@@ -522,7 +522,7 @@ def train_cnn(
     settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
-    with cpu_memory_reuse(training_device().type == 'cpu'):
+    with RunLock(out), cpu_memory_reuse(training_device().type == 'cpu'):
         accelerator = make_accelerator(mixed_precision, seed)
         main = accelerator.is_main_process
         resumed = resume_state(out, settings) if resume else None

@@ -18,15 +18,15 @@ from torchvision.transforms import v2
 # %% auto #0
 __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX',
            'SIFT_PARAMS', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS',
-           'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5', 'list_images',
-           'softmax', 'prediction_table', 'write_predictions', 'read_predictions', 'classification_metrics',
-           'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
-           'validate_images', 'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features',
-           'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'recapture_search_version',
-           'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats',
-           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root',
-           'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
-           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+           'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5', 'pid_alive',
+           'RunLock', 'list_images', 'softmax', 'prediction_table', 'write_predictions', 'read_predictions',
+           'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
+           'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay', 'read_grey', 'sift_features',
+           'cached_features', 'image_features', 'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table',
+           'recapture_search_version', 'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats',
+           'plot_class_stats', 'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split',
+           'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
+           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -57,6 +57,46 @@ def file_md5(path, chunk: int = 1 << 20) -> str:
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(chunk), b''): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00_data.ipynb #76c8930e
+def pid_alive(pid: int) -> bool:
+    "Whether a process with this id exists."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except OSError: return True   # exists, but not ours to signal
+    return True
+
+# %% ../nbs/00_data.ipynb #d4e75a7b
+class RunLock:
+    "Hold `folder/run.lock` for a `with` block: refused while another live process holds it; re-entrant in one process."
+    _held: dict = {}                                  # lock file → how many `with` blocks of this process hold it
+
+    def __init__(self, folder): self.path = Path(folder).resolve() / 'run.lock'
+
+    def __enter__(self):
+        if os.environ.get('RANK', '0') != '0': return self   # distributed: the first process holds it for all
+        if self._held.get(self.path): self._held[self.path] += 1; return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode()); os.close(fd)
+                self._held[self.path] = 1
+                return self
+            except FileExistsError:
+                text = self.path.read_text().strip() if self.path.is_file() else ''
+                pid = int(text) if text.isdigit() else 0
+                if pid and pid != os.getpid() and pid_alive(pid):
+                    raise RuntimeError(f'{self.path.parent} is in use by another leukemia-detection command (process '
+                                       f'{pid}). Fix: wait for it to finish, or use another output folder; delete '
+                                       f'{self.path} only if that process is not one.')
+                self.path.unlink(missing_ok=True)   # stale: its process is gone
+        raise RuntimeError(f'Could not take {self.path}.')
+
+    def __exit__(self, *exc):
+        if os.environ.get('RANK', '0') != '0' or not self._held.get(self.path): return
+        self._held[self.path] -= 1
+        if not self._held[self.path]: del self._held[self.path]; self.path.unlink(missing_ok=True)
 
 # %% ../nbs/00_data.ipynb #94b139c1
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from .data import (CLASSES, PROB_COLUMNS, atomic_write, classification_metrics, file_md5,
-                                     prediction_table, read_predictions, write_json, write_predictions)
+                                     prediction_table, read_predictions, RunLock, write_json, write_predictions)
 from .ensemble import (MIXERS, MODEL_NAMES, REFERENCE_ALPHAS, Fusion, align_predictions,
                                          alpha_table, apply_temperature, fit_fusion, linear_mix, nll,
                                          reference_leaky_alpha)
@@ -428,14 +428,16 @@ def fuse_run(
     models = run_models(run, models.split(',') if isinstance(models, str) else models)
     config = run / 'run_config.json'
     if banner is None and config.is_file() and json.loads(config.read_text()).get('demo'): banner = SYNTHETIC_BANNER
-    val = {m: read_predictions(run / MODEL_FILES[m][0]) for m in models}
-    test = {m: read_predictions(run / MODEL_FILES[m][1]) for m in models}
-    manifest = run / 'data' / 'manifest.csv'
-    groups = dict(pd.read_csv(manifest, dtype=str)[['path', 'group']].values) if manifest.is_file() else None
-    res = fuse_predictions(val, test, seed, n_boot, select_by, groups)
-    doc = write_fusion_report(res, out, banner, {f: file_md5(run / f) for m in models for f in MODEL_FILES[m]}, n_boot)
-    doc['renormalised_rows'] = {t.attrs['source']: t.attrs['renormalised'] for t in [*val.values(), *test.values()]
-                                if t.attrs['renormalised']}
+    with RunLock(run):                                    # no other command writes the run meanwhile
+        val = {m: read_predictions(run / MODEL_FILES[m][0]) for m in models}
+        test = {m: read_predictions(run / MODEL_FILES[m][1]) for m in models}
+        manifest = run / 'data' / 'manifest.csv'
+        groups = dict(pd.read_csv(manifest, dtype=str)[['path', 'group']].values) if manifest.is_file() else None
+        res = fuse_predictions(val, test, seed, n_boot, select_by, groups)
+        inputs = {f: file_md5(run / f) for m in models for f in MODEL_FILES[m]}
+        doc = write_fusion_report(res, out, banner, inputs, n_boot)
+        doc['renormalised_rows'] = {t.attrs['source']: t.attrs['renormalised'] for t in [*val.values(), *test.values()]
+                                    if t.attrs['renormalised']}
     if verbose: print_summary(doc, out)
     return doc
 

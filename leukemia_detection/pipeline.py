@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pandas as pd, torch
 from .data import (CLASSES, IMAGE_EXTS, PROB_COLUMNS, download_dataset, file_md5, find_local_dataset,
                                      limit_manifest, list_images, make_synthetic_dataset, manifest_data_root,
-                                     prepare_split, recapture_search_version, write_json, write_predictions)
+                                     prepare_split, recapture_search_version, write_json, write_predictions, RunLock)
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
 from .ensemble import Fusion
@@ -21,8 +21,7 @@ __all__ = ['STAGE_FUNCTIONS', 'FORWARDED', 'WIRED', 'SHARED', 'RENAMED', 'RUN_SE
            'CNN_OUTPUTS', 'VLM_OUTPUTS', 'FUSE_OUTPUTS', 'DEMO_SETTINGS', 'run_options', 'stage_parameters', 'Setting',
            'run_settings', 'load_config', 'literal_choices', 'resolve_config', 'folder_fingerprint',
            'stage_fingerprint', 'read_stages', 'run_stage', 'stage_kwargs', 'resolve_data', 'split_stage', 'cnn_stage',
-           'vlm_stage', 'fuse_stage', 'pid_alive', 'RunLock', 'run_pipeline', 'demo', 'vlm_settings',
-           'model_probabilities', 'predict_fused']
+           'vlm_stage', 'fuse_stage', 'run_pipeline', 'demo', 'vlm_settings', 'model_probabilities', 'predict_fused']
 
 # %% ../nbs/05_pipeline.ipynb #5b6a2a32
 def run_options(
@@ -246,37 +245,6 @@ def fuse_stage(cfg: dict, run: Path, models: list, log=print) -> str:
         fuse_run(run, models=models, banner=SYNTHETIC_BANNER if cfg['demo'] else None, verbose=False, **kw)
     return run_stage(run, 'fuse', dict(kw, models=models, demo=bool(cfg['demo'])),
                      {f: run / f for m in models for f in MODEL_FILES[m]}, FUSE_OUTPUTS, action, log)
-
-# %% ../nbs/05_pipeline.ipynb #a9d18a3d
-def pid_alive(pid: int) -> bool:
-    "Whether a process with this id exists."
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except OSError: return True   # exists, but not ours to signal
-    return True
-
-# %% ../nbs/05_pipeline.ipynb #bdcf78e5
-class RunLock:
-    "Hold `RUN/run.lock` for the duration of a `with` block; refuse if a live process holds it."
-    def __init__(self, run): self.path = Path(run) / 'run.lock'
-
-    def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode()); os.close(fd)
-                return self
-            except FileExistsError:
-                text = self.path.read_text().strip() if self.path.is_file() else ''
-                pid = int(text) if text.isdigit() else 0
-                if pid and pid != os.getpid() and pid_alive(pid):
-                    raise RuntimeError(f'{self.path.parent} is in use by another run (process {pid}). Fix: wait for '
-                                       f'it to finish, or delete {self.path} if that process is not a '
-                                       'leukemia-detection run.')
-                self.path.unlink(missing_ok=True)   # stale: its process is gone
-        raise RuntimeError(f'Could not take {self.path}.')
-
-    def __exit__(self, *exc): self.path.unlink(missing_ok=True)
 
 # %% ../nbs/05_pipeline.ipynb #406a7062
 def _absolute_paths(cfg: dict) -> dict:

@@ -12,6 +12,7 @@ import numpy as np, pandas as pd, tokenizers, torch, transformers
 from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
+from .data import RunLock
 from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights
 
 # %% auto #0
@@ -616,20 +617,21 @@ def run_vlm(
         warnings.warn('Classifying the train split with few-shot examples drawn from it: its scores are optimistic.')
     sampling = {} if n_samples is None or method != 'sample' else dict(n_samples=n_samples)
     vlm = load_vlm(model, device, dtype)
-    out.mkdir(parents=True, exist_ok=True)
-    store = ResultCache(out / 'vlm_cache.jsonl' if cache is True else cache or None)
-    tables, report = {}, {}
-    for split in splits:
-        rows, n_before = limit_manifest(table[table.split == split], limit, seed), len(store)
-        tables[split] = classify_images(rows.filepath, vlm, method, prompt, examples, rows.label, rows.path, batch_size,
-                                        store, seed, progress, score_end, **sampling)
-        write_predictions(tables[split], out / f'vlm_{split}.csv')
-        report[split] = split_report(tables[split], len(store) - n_before)
-    rel = dict(zip(table.filepath, table.path))
-    write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
-                    shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
-                    device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
-                    settings=sampling, score_end=score_end, splits=report), out / 'vlm_config.json')
+    with RunLock(out):
+        out.mkdir(parents=True, exist_ok=True)
+        store = ResultCache(out / 'vlm_cache.jsonl' if cache is True else cache or None)
+        tables, report = {}, {}
+        for split in splits:
+            rows, n_before = limit_manifest(table[table.split == split], limit, seed), len(store)
+            tables[split] = classify_images(rows.filepath, vlm, method, prompt, examples, rows.label, rows.path,
+                                            batch_size, store, seed, progress, score_end, **sampling)
+            write_predictions(tables[split], out / f'vlm_{split}.csv')
+            report[split] = split_report(tables[split], len(store) - n_before)
+        rel = dict(zip(table.filepath, table.path))
+        write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
+                        shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
+                        device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
+                        settings=sampling, score_end=score_end, splits=report), out / 'vlm_config.json')
     return tables
 
 # %% ../nbs/02_qwen.ipynb #b81ae12e
