@@ -31,6 +31,7 @@ def run_options(
     limit: int | None = None,  # at most N images per split, a seeded stratified subset (smoke runs)
     demo: bool = False,        # label every output SYNTHETIC DEMO
     progress: bool = True,     # progress bars
+    resume: bool = True,       # False: every stage starts over (no record, checkpoint or cached answer reused)
 ):
     "The pipeline's own settings; the stages' settings are their functions' parameters."
 
@@ -143,18 +144,20 @@ def _up_to_date(run: Path, rec: dict | None, fp: str, outputs) -> bool:
     return bool(rec) and rec['fingerprint'] == fp and all(
         (run / o).is_file() and file_md5(run / o) == rec['outputs'].get(o) for o in outputs)
 
-def run_stage(run, name: str, params: dict, inputs: dict, outputs, action, log=print) -> str:
-    "Run `action(fresh)` unless the stage's record matches `params`, the md5 of `inputs` and its unchanged `outputs`."
+def run_stage(run, name: str, params: dict, inputs: dict, outputs, action, log=print, restart: bool = False) -> str:
+    """Run `action(fresh)` unless the stage's record matches `params`, the md5 of `inputs` and its unchanged `outputs`;
+    `restart` runs it afresh whatever the record says."""
     run = Path(run)
     fp, inputs_md5 = stage_fingerprint(params, inputs)
     rec = read_stages(run).get(name)
-    if _up_to_date(run, rec, fp, outputs):
+    if not restart and _up_to_date(run, rec, fp, outputs):
         log(f'[{name}] up to date, skipped')
         return 'skipped'
-    log(f'[{name}] running (' + ('first run' if rec is None else 'parameters or inputs changed'
-                                 if rec['fingerprint'] != fp else 'outputs missing or changed') + ')')
+    why = ('starting over' if restart else 'first run' if rec is None else
+           'parameters or inputs changed' if rec['fingerprint'] != fp else 'outputs missing or changed')
+    log(f'[{name}] running ({why})')
     t0 = time.time()
-    action(rec is not None and rec['fingerprint'] != fp)
+    action(restart or (rec is not None and rec['fingerprint'] != fp))
     missing = [o for o in outputs if not (run / o).is_file()]
     if missing: raise RuntimeError(f'stage {name} finished without writing {missing} in {run}.')
     stages = read_stages(run)
@@ -210,7 +213,7 @@ def split_stage(cfg: dict, run: Path, log=print) -> str:
             full = pd.read_csv(d / 'manifest.csv', dtype=str)
             full.to_csv(d / 'manifest_full.csv', index=False, lineterminator='\n')
             limit_manifest(full, cfg['limit'], cfg['seed']).to_csv(d / 'manifest.csv', index=False, lineterminator='\n')
-    return run_stage(run, 'split', params, inputs, SPLIT_OUTPUTS, action, log)
+    return run_stage(run, 'split', params, inputs, SPLIT_OUTPUTS, action, log, not cfg['resume'])
 
 # %% ../nbs/05_pipeline.ipynb #e8c640c8
 CNN_OUTPUTS = ['predictions_val.csv', 'predictions_test.csv', 'best.safetensors', 'config.json', 'history.csv']
@@ -221,7 +224,8 @@ def cnn_stage(cfg: dict, run: Path, log=print) -> str:
     manifest = run / 'data' / 'manifest.csv'
     def action(fresh): train_cnn(manifest, run, resume=not fresh, progress=cfg['progress'], **kw)
     return run_stage(run, 'cnn', {**kw, 'weights': None if kw['weights'] is None else str(kw['weights'])},
-                     {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'}, CNN_OUTPUTS, action, log)
+                     {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'}, CNN_OUTPUTS, action, log,
+                     not cfg['resume'])
 
 # %% ../nbs/05_pipeline.ipynb #58070529
 VLM_OUTPUTS = [*MODEL_FILES['vlm'], 'vlm_config.json']
@@ -230,9 +234,11 @@ def vlm_stage(cfg: dict, run: Path, log=print) -> str:
     "The `vlm` stage: `run_vlm` on the val and test images of RUN/data/manifest.csv (cached per image)."
     kw = stage_kwargs(cfg, 'vlm')
     manifest = run / 'data' / 'manifest.csv'
-    def action(fresh): run_vlm(manifest, run, splits=('val', 'test'), progress=cfg['progress'], **kw)
+    def action(fresh):
+        if not cfg['resume']: (run / 'vlm_cache.jsonl').unlink(missing_ok=True)   # no cached answer either
+        run_vlm(manifest, run, splits=('val', 'test'), progress=cfg['progress'], **kw)
     return run_stage(run, 'vlm', kw, {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'},
-                     VLM_OUTPUTS, action, log)
+                     VLM_OUTPUTS, action, log, not cfg['resume'])
 
 # %% ../nbs/05_pipeline.ipynb #895838f3
 FUSE_OUTPUTS = [f'fusion/{f}' for f in ('metrics.json', 'fusion.json', 'ensemble_results_test.csv', 'report.md',
@@ -244,7 +250,8 @@ def fuse_stage(cfg: dict, run: Path, models: list, log=print) -> str:
     def action(fresh):
         fuse_run(run, models=models, banner=SYNTHETIC_BANNER if cfg['demo'] else None, verbose=False, **kw)
     return run_stage(run, 'fuse', dict(kw, models=models, demo=bool(cfg['demo'])),
-                     {f: run / f for m in models for f in MODEL_FILES[m]}, FUSE_OUTPUTS, action, log)
+                     {f: run / f for m in models for f in MODEL_FILES[m]}, FUSE_OUTPUTS, action, log,
+                     not cfg['resume'])
 
 # %% ../nbs/05_pipeline.ipynb #406a7062
 def _absolute_paths(cfg: dict) -> dict:
