@@ -34,8 +34,8 @@ __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'rep
            'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule',
            'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
            'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
-           'plot_history', 'log_epoch', 'write_run_predictions', 'train_cnn', 'load_cnn', 'gradcam_layer',
-           'gradcam_overlays', 'plot_gradcam']
+           'plot_history', 'log_epoch', 'write_run_predictions', 'check_counts', 'train_cnn', 'load_cnn',
+           'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
 
 # %% ../nbs/01_cnn.ipynb #4312d7e8
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -495,6 +495,14 @@ def write_run_predictions(model, loaders: dict, out: Path, tta: bool, mixed_prec
         metrics[split] = classification_metrics(table)
     return metrics
 
+# %% ../nbs/01_cnn.ipynb #5bf1816a
+def check_counts(**counts):
+    "`ValueError` naming the first of `counts` (name → int or None) that is given but below 1."
+    for name, v in counts.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f'{name} must be a whole number of at least 1, not {v!r}. '
+                             f'Fix: pass --{name.replace("_", "-")} 1 or more.')
+
 # %% ../nbs/01_cnn.ipynb #52624bb4
 def train_cnn(
     manifest,                              # manifest.csv written by `split`, or its folder
@@ -522,6 +530,7 @@ def train_cnn(
     settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
+    check_counts(epochs=epochs, batch_size=batch_size, patience=patience, limit=limit)
     with RunLock(out), cpu_memory_reuse(training_device().type == 'cpu'):
         accelerator = make_accelerator(mixed_precision, seed)
         main = accelerator.is_main_process

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
 from .data import RunLock
-from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights
+from .cnn import check_counts, optimizer_from_safetensors, optimizer_to_safetensors, save_weights
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
@@ -609,6 +609,7 @@ def run_vlm(
 ) -> dict:
     "Classify the `splits` of a manifest; write `out/vlm_{split}.csv` and `out/vlm_config.json`; return the tables."
     out, splits, method = Path(out), parse_splits(splits), check_method(method)
+    check_counts(batch_size=batch_size, limit=limit, n_samples=n_samples)
     prompt_name, prompt_text = resolve_prompt(prompt)
     manifest_csv = Path(manifest) / 'manifest.csv' if Path(manifest).is_dir() else Path(manifest)
     table = load_manifest(manifest_csv, data_root)
