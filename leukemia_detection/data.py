@@ -787,6 +787,17 @@ def _usable_images(root: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, l
     report.to_csv(out / 'validation.csv', index=False, lineterminator='\n')
     return report[report.status != 'skipped'][['path', 'label']].reset_index(drop=True), report, ignored
 
+# %% ../nbs/00_data.ipynb #251d94f0
+def _check_classes(df: pd.DataFrame, root: Path, out: Path):
+    "`DataError` when no image could be used, or a class has none: a model of four classes cannot be trained on three."
+    if df.empty:
+        raise DataError(f'None of the images under {root} can be read (reasons in {out / "validation.csv"}). '
+                        'Fix: re-download the dataset.')
+    missing = [c for c in CLASSES if c not in set(df.label)]
+    if missing:
+        raise DataError(f'No usable image of class {", ".join(missing)} under {root} (see {out / "validation.csv"}). '
+                        f'Fix: put the images in {root}/<class>/ for every class of {CLASSES}.')
+
 # %% ../nbs/00_data.ipynb #7a066d05
 def _grouped(df: pd.DataFrame, root: Path, cache=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     "`df` with `md5` and duplicate `group` columns, and the evidence pairs by path (a, b, then `EVIDENCE_COLUMNS`)."
@@ -847,6 +858,7 @@ def prepare_split(
     root = find_image_root(data, version)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df, report, ignored = _usable_images(root, out)
+    _check_classes(df, root, out)
     df, evidence = _grouped(df, root, feature_cache)
     df['split'] = split_dataset(df, protocol, seed, fractions)
     manifest = df[MANIFEST_COLUMNS].sort_values('path').reset_index(drop=True)
