@@ -893,23 +893,35 @@ def manifest_data_root(manifest, data_root=None) -> Path:
     return Path(json.loads(meta.read_text())['data_root']) if meta.is_file() else _manifest_file(manifest).parent
 
 # %% ../nbs/00_data.ipynb #c64c83de
-def load_manifest(manifest, data_root=None) -> pd.DataFrame:
-    "Read `manifest.csv` and add `filepath` (absolute) and `y` (class index)."
+def load_manifest(manifest, data_root=None, check_files: bool = True) -> pd.DataFrame:
+    "Read `manifest.csv` and add `filepath` (absolute) and `y` (class index); `check_files`: every image there, unchanged."
     path = _manifest_file(manifest)
     if not path.is_file():
-        raise DataError(f'{path} not found. Fix: run `leukemia-detection split --data PATH --out DIR` first.')
+        raise DataError(f'{path} not found. Fix: run `leukemia-detection split DATA OUT` first.')
     df = pd.read_csv(path, dtype={'path': str, 'label': str, 'group': str, 'split': str, 'md5': str})
     missing = set(MANIFEST_COLUMNS) - set(df.columns)
     if missing:
         raise DataError(f'{path} lacks the columns {sorted(missing)}; it is not a manifest written by `split`.')
     unknown = sorted(set(df.label) - set(CLASSES))
     if unknown: raise DataError(f'{path}: unknown labels {unknown}; expected {CLASSES}.')
+    odd = sorted(set(df.split) - set(SPLITS))
+    if odd: raise DataError(f'{path}: unknown split values {odd}; expected {list(SPLITS)}. Fix: correct those rows.')
+    twice = df.path[df.path.duplicated()]
+    if len(twice): raise DataError(f'{path}: {twice.iloc[0]} is listed {int((df.path == twice.iloc[0]).sum())} times '
+                                   f'({len(twice)} repeated rows). Fix: keep one row per image (split again).')
     root = manifest_data_root(path, data_root)
     df['filepath'] = [str(root / p) for p in df.path]
     df['y'] = df.label.map(CLASSES.index).astype(int)
     if len(df) and not Path(df.filepath.iloc[0]).is_file():
         raise DataError(f'{df.filepath.iloc[0]} not found: the data moved since {path} was written. '
                         'Fix: pass data_root= (CLI: --data) pointing at the folder with the class folders.')
+    if check_files:
+        gone = [f for f in df.filepath if not Path(f).is_file()]
+        if gone: raise DataError(f'{gone[0]} not found ({len(gone)} images of {path} are missing). Fix: restore them, '
+                                 'or split again.')
+        changed = [f for f, m in zip(df.filepath, df.md5) if isinstance(m, str) and file_md5(f) != m]
+        if changed: raise DataError(f'{changed[0]} changed after the split (its md5 differs from {path}; '
+                                    f'{len(changed)} image(s) in all). Fix: restore the originals, or split again.')
     return df
 
 # %% ../nbs/00_data.ipynb #5ef6b3f1
