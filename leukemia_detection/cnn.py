@@ -425,7 +425,8 @@ _RESUME_KEYS = ('arch', 'weights', 'img_size', 'epochs', 'batch_size', 'lr', 'se
 def save_checkpoint(out: Path, weights: dict, optimizer, scheduler, state: dict, settings: dict):
     """Write the epoch's weights and optimizer under names of that epoch, then `last_state.json`, which names them:
     that rename is the commit, so a kill at any moment leaves one whole checkpoint. Older checkpoints are removed."""
-    files = {'weights': f'last-e{state["epoch"]}.safetensors', 'optimizer': f'last-e{state["epoch"]}_optimizer.safetensors'}
+    e = state['epoch']
+    files = {'weights': f'last-e{e}.safetensors', 'optimizer': f'last-e{e}_optimizer.safetensors'}
     save_weights(weights, out / files['weights'], {'arch': settings['arch']})
     opt_tensors, opt_meta = optimizer_to_safetensors(optimizer.state_dict())
     save_weights(opt_tensors, out / files['optimizer'])

@@ -837,7 +837,7 @@ def _split_info(manifest, root, search, protocol, seed, fractions, report, ignor
                 protocol=protocol, seed=seed, fractions=list(fractions), n_images=len(manifest),
                 n_skipped=int((report.status == 'skipped').sum()), n_ignored=len(ignored),
                 duplicate_groups=int((sizes > 1).sum()), images_in_duplicate_groups=int(sizes[sizes > 1].sum()),
-                largest_group=int(sizes.max()), recapture_search=recapture_search_version(), test_with_duplicate_in_train=cross_split_duplicates(manifest),
+                largest_group=int(sizes.max()), recapture_search=recapture_search_version(),
                 recaptures_in_train=_recaptures_in_train(manifest, seed, fractions),
                 counts=_summary_table(manifest).to_dict())
 

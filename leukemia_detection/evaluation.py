@@ -268,8 +268,8 @@ def fusion_metrics_doc(res: dict, banner: str | None = None, sources: dict | Non
         synthetic_demo=bool(banner), models=fusion.models, n_val=res['n_val'], n_test=res['n_test'],
         chosen=dict(method=fusion.method, description=fusion.describe(), test=metrics[fusion.method]),
         selection=dict(basis=fusion.basis, table=fusion.selection.reset_index().to_dict('records')),
-        temperatures=fusion.temperatures, alphas=fusion.alphas, test=metrics, bootstrap=dict(n_boot=n_boot, level=0.95,
-                                                                           unit=res['bootstrap_unit']),
+        temperatures=fusion.temperatures, alphas=fusion.alphas, test=metrics,
+        bootstrap=dict(n_boot=n_boot, level=0.95, unit=res['bootstrap_unit']),
         reference_leaky=None if ref is None else dict(
             alpha=ref['alpha'], test_accuracy=metrics['reference_leaky']['accuracy'], grid=list(REFERENCE_ALPHAS),
             note='alpha chosen by TEST accuracy, as in the reference notebook: optimistic by construction',
@@ -301,7 +301,8 @@ def _result_blocks(res: dict, n_boot: int) -> list:
     blocks = [('h2', 'Result'),
               ('p', f'Chosen on validation: **{fusion.describe()}**. Test accuracy **{_pct(c["accuracy"])}** '
                     f'(95% bootstrap interval {_pct(c["accuracy_ci95"][0])} – {_pct(c["accuracy_ci95"][1])}, '
-                    f'{n_boot} resamples of {res["bootstrap_unit"]}s), macro-F1 {c["macro_f1"]:.4f}, ECE {c["ece"]:.4f}, Brier {c["brier"]:.4f}.')]
+                    f'{n_boot} resamples of {res["bootstrap_unit"]}s), macro-F1 {c["macro_f1"]:.4f}, '
+                    f'ECE {c["ece"]:.4f}, Brier {c["brier"]:.4f}.')]
     if {'stacker', 'stacker_cnn', 'cnn_raw'} <= set(metrics):
         acc = {m: _pct(metrics[m]['accuracy']) for m in ('stacker', 'stacker_cnn', 'cnn_raw')}
         blocks.append(('p', 'What the VLM adds beyond recalibrating the CNN: the CNN recalibrated alone '
