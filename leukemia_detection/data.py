@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #637cc70d
 from __future__ import annotations
-import contextlib, hashlib, io, json, math, os, shutil
+import contextlib, functools, hashlib, io, json, math, os, shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -17,16 +17,17 @@ from torchvision.transforms import v2
 
 # %% auto #0
 __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX',
-           'SIFT_PARAMS', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS',
-           'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5', 'pid_alive',
-           'RunLock', 'list_images', 'softmax', 'prediction_table', 'write_predictions', 'read_predictions',
-           'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
-           'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay', 'read_grey', 'sift_features',
-           'cached_features', 'image_features', 'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table',
-           'recapture_search_version', 'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats',
-           'plot_class_stats', 'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split',
-           'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
-           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+           'SIFT_PARAMS', 'FEATURES_VERSION', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS',
+           'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5',
+           'pid_alive', 'RunLock', 'list_images', 'softmax', 'prediction_table', 'write_predictions',
+           'read_predictions', 'classification_metrics', 'make_synthetic_dataset', 'download_dataset',
+           'find_image_root', 'scan_images', 'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay',
+           'read_grey', 'sift_features', 'cached_features', 'image_features', 'overlap_fraction', 'verify_pair',
+           'candidate_pairs', 'recapture_table', 'recapture_search_version', 'cached_recapture_table',
+           'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats', 'split_dataset',
+           'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root', 'load_manifest',
+           'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms', 'ImageTensorDataset',
+           'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -418,15 +419,27 @@ def _overlay_corner(shape, box=OVERLAY_BOX, ref: int = 224) -> tuple[int, int]:
     "Top row and left column of the overlay rectangle in a frame of `shape` (scaled from a `ref`-px frame)."
     return int(round(box[0] * shape[0] / ref)), int(round(box[1] * shape[1] / ref))
 
+# %% ../nbs/00_data.ipynb #097444af
+@functools.lru_cache(maxsize=8)
+def _overlay_weights(shape: tuple, box: tuple, sigma: float, feather: float):
+    "Corner (top, left) of the patch `remove_overlay` works on, its keep mask, the blurred mask, the blend weight."
+    y0, x0 = _overlay_corner(shape, box)
+    reach = int(np.ceil(4 * sigma + feather)) + 1     # OpenCV's blur reaches 4 sigma: pixels further away change nothing
+    top, left = max(y0 - reach, 0), max(x0 - reach, 0)
+    keep = np.ones((shape[0] - top, shape[1] - left), np.float32); keep[y0 - top:, x0 - left:] = 0
+    norm = np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-3)
+    alpha = np.clip(1 - cv2.distanceTransform(keep.astype(np.uint8), cv2.DIST_L2, 3) / feather, 0, 1)
+    for a in (keep, norm, alpha): a.flags.writeable = False
+    return top, left, keep, norm, alpha
+
 # %% ../nbs/00_data.ipynb #ac8789b7
 def remove_overlay(grey: np.ndarray, box=OVERLAY_BOX, sigma: float = 10.0, feather: float = 8.0) -> np.ndarray:
     "`grey` with the scale-bar rectangle filled by a blur of its surroundings, blended in over `feather` px."
-    y0, x0 = _overlay_corner(grey.shape, box)
-    keep = np.ones(grey.shape[:2], np.float32); keep[y0:, x0:] = 0
-    g = grey.astype(np.float32)
-    fill = cv2.GaussianBlur(g * keep, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(keep, (0, 0), sigma), 1e-3)
-    alpha = np.clip(1 - cv2.distanceTransform(keep.astype(np.uint8), cv2.DIST_L2, 3) / feather, 0, 1)
-    return (g * (1 - alpha) + fill * alpha).clip(0, 255).astype(np.uint8)
+    top, left, keep, norm, alpha = _overlay_weights(grey.shape[:2], tuple(box), sigma, feather)
+    out = grey.copy(); g = grey[top:, left:].astype(np.float32)
+    fill = cv2.GaussianBlur(g * keep, (0, 0), sigma) / norm
+    out[top:, left:] = (g * (1 - alpha) + fill * alpha).clip(0, 255).astype(np.uint8)
+    return out
 
 # %% ../nbs/00_data.ipynb #7663c0bd
 def _stretch_contrast(grey: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> np.ndarray:
@@ -443,6 +456,7 @@ def read_grey(path, size: int = 224) -> np.ndarray:
 
 # %% ../nbs/00_data.ipynb #bd3dc532
 SIFT_PARAMS = dict(nfeatures=0, nOctaveLayers=3, contrastThreshold=0.04, edgeThreshold=10, sigma=1.6)
+FEATURES_VERSION = 2   # raised whenever the code from image to features changes what it gives (2: overlay patch)
 
 def sift_features(grey: np.ndarray, margin: float = 4.0) -> dict:
     "SIFT keypoints (xy, size, angle, uint8 descriptor) of `grey` without its overlay, none within `margin` px of it."
@@ -483,7 +497,7 @@ def cached_features(path, md5: str, folder: Path | None) -> dict:
 # %% ../nbs/00_data.ipynb #d82f9352
 def image_features(paths, md5s, cache=None, workers: int = 2) -> dict:
     "md5 → features of each distinct file (computed once, on `workers` threads, cached under `cache`)."
-    folder = _cache_folder(cache) / f'sift-{_params_key(SIFT_PARAMS, OVERLAY_BOX)}'
+    folder = _cache_folder(cache) / f'sift-{_params_key(SIFT_PARAMS, OVERLAY_BOX, FEATURES_VERSION)}'
     folder.mkdir(parents=True, exist_ok=True)
     first = {}
     for p, m in zip(paths, md5s): first.setdefault(m, p)
@@ -554,6 +568,14 @@ def _knn_pairs(x: np.ndarray, k: int = 4, checks: int = 8, seed: int = 0) -> tup
     nn, _ = cv2.flann_Index(x, dict(algorithm=1, trees=1)).knnSearch(x, k + 1, params=dict(checks=checks))
     return np.repeat(np.arange(len(x)), k + 1), nn.ravel().astype(np.int64)
 
+# %% ../nbs/00_data.ipynb #d7a6f332
+def _sorted_unique(x: np.ndarray, return_counts: bool = False):
+    "The distinct values of a 1-d array, sorted (and how often each occurs): `np.unique` by one sort."
+    s = np.sort(x)
+    first = np.ones(len(s), bool); first[1:] = s[1:] != s[:-1]
+    start = np.flatnonzero(first)
+    return (s[start], np.diff(np.r_[start, len(s)])) if return_counts else s[start]
+
 # %% ../nbs/00_data.ipynb #4db94825
 def candidate_pairs(feats: list[dict], min_votes: int = 2, k: int = 4, dims: int = 32, bin_px: float = 8.0):
     "Pairs (i < j) of `feats` whose keypoints' nearest neighbours vote `min_votes` times for one shift: i, j, votes."
@@ -562,14 +584,14 @@ def candidate_pairs(feats: list[dict], min_votes: int = 2, k: int = 4, dims: int
     img = np.repeat(np.arange(n), [len(f['xy']) for f in feats])          # keypoints are in image order
     xy, size, angle = (np.concatenate([f[c] for f in feats]) for c in ('xy', 'size', 'angle'))
     q, r = _knn_pairs(_pca(_rootsift(np.concatenate([f['desc'] for f in feats])), dims), k)
-    u = np.unique(np.minimum(q, r) * len(img) + np.maximum(q, r))         # each keypoint pair once
+    u = _sorted_unique(np.minimum(q, r) * len(img) + np.maximum(q, r))         # each keypoint pair once
     q, r = u // len(img), u % len(img)
     keep = (img[q] != img[r]) & _same_shape(size[q], angle[q], size[r], angle[r])
     q, r = q[keep], r[keep]
     votes = []
     for offset in (0.0, bin_px / 2):  # two grids: a cluster cut by one grid's bin edge is whole in the other
         s = np.floor((xy[r] - xy[q] + offset) / bin_px).astype(np.int64) + 64
-        key, c = np.unique(((img[q] * n + img[r]) * 128 + s[:, 0]) * 128 + s[:, 1], return_counts=True)
+        key, c = _sorted_unique(((img[q] * n + img[r]) * 128 + s[:, 0]) * 128 + s[:, 1], return_counts=True)
         votes.append(pd.Series(c, index=key // (128 * 128)))
     best = pd.concat(votes).groupby(level=0).max()
     best = best[best >= min_votes]
@@ -593,7 +615,8 @@ def recapture_table(feats: dict, units: pd.DataFrame, workers: int = 2) -> pd.Da
 # %% ../nbs/00_data.ipynb #a7aa4a85
 def recapture_search_version() -> str:
     "Short hash of every setting of the re-capture search: it changes whenever the groups it finds could."
-    return _params_key(SIFT_PARAMS, OVERLAY_BOX, MIN_INLIERS, candidate_pairs.__defaults__, verify_pair.__defaults__)
+    return _params_key(SIFT_PARAMS, OVERLAY_BOX, FEATURES_VERSION, MIN_INLIERS, candidate_pairs.__defaults__,
+                       verify_pair.__defaults__)
 
 # %% ../nbs/00_data.ipynb #b0e64b4e
 def cached_recapture_table(paths, labels, md5s, cache=None, workers: int = 2) -> pd.DataFrame:
@@ -710,19 +733,19 @@ def _split_random(df: pd.DataFrame, rng: np.random.Generator, fractions) -> pd.S
 # %% ../nbs/00_data.ipynb #01a45ea8
 def _split_grouped(df: pd.DataFrame, rng: np.random.Generator, fractions) -> pd.Series:
     "Whole duplicate groups, shuffled per (majority) class, each dealt to the split furthest below its target."
-    out = pd.Series(index=df.index, dtype=object)
-    majority = df.groupby('group').label.agg(lambda s: s.value_counts().sort_index().idxmax())
+    counts = pd.crosstab(df.group, df.label)          # groups and labels sorted by name
+    majority, sizes = counts.idxmax(axis=1), counts.sum(axis=1).to_dict()   # a tie goes to the first label by name
+    dealt = {}
     for cls in sorted(majority.unique()):
         gs = np.array(sorted(majority.index[majority == cls]))
         gs = gs[rng.permutation(len(gs))]
-        sizes = df[df.group.isin(gs)].groupby('group').size()
-        target = np.array(fractions) * sizes.sum()
+        target = np.array(fractions) * sum(sizes[g] for g in gs)
         have = np.zeros(len(SPLITS))
         for g in gs:
             s = int(np.argmax((target - have) / target))  # the split furthest below its target, ties to train
             have[s] += sizes[g]
-            out[df.index[df.group == g]] = SPLITS[s]
-    return out
+            dealt[g] = SPLITS[s]
+    return df.group.map(dealt).astype(object)
 
 # %% ../nbs/00_data.ipynb #8faeba8f
 def split_dataset(df: pd.DataFrame, protocol: Literal['grouped', 'random'] = 'grouped', seed: int = 42,
