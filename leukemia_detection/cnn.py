@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_cnn.ipynb #1476e9ab
 from __future__ import annotations
-import ctypes, json, math, os, platform, socket, time
+import ctypes, json, math, os, platform, socket, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -23,15 +24,15 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, BatchAugment, DataError,
                                      atomic_write, classification_metrics, decode_images, get_dataloaders,
-                                     limit_manifest, list_images, load_manifest, manifest_data_root, normalize_batch,
+                                     inspect_image, limit_manifest, list_images, load_manifest, manifest_data_root, normalize_batch,
                                      prediction_table, RunLock, write_json, write_predictions)
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'replace_head', 'WeightsUnavailableError',
            'imagenet_weights', 'weights_cache_path', 'load_imagenet_state_dict', 'read_state_dict', 'build_cnn',
            'cpu_supports_bf16', 'training_device', 'resolve_mixed_precision', 'make_accelerator', 'save_weights',
-           'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'predict',
-           'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule',
+           'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'folder_label',
+           'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule',
            'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
            'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
            'plot_history', 'log_epoch', 'write_run_predictions', 'check_counts', 'train_cnn', 'load_cnn',
@@ -248,6 +249,12 @@ def default_device() -> torch.device:
     "The first GPU if there is one, else the CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+# %% ../nbs/01_cnn.ipynb #bc382e2a
+def folder_label(path, classes=CLASSES) -> str:
+    "The label a file's folder gives it: the folder's name if it is a class, else '' (unknown)."
+    name = Path(path).parent.name
+    return name if name in classes else ''
+
 # %% ../nbs/01_cnn.ipynb #00720f5b
 def predict(model_or_run, images_or_loader, tta: bool = False, batch_size: int = 64, mixed_precision: str = 'auto',
             device=None, progress: bool = False) -> pd.DataFrame:
@@ -265,7 +272,7 @@ def predict(model_or_run, images_or_loader, tta: bool = False, batch_size: int =
         return prediction_table(paths, [classes[i] for i in ys], probs, classes)
     paths = list_images(images_or_loader)
     probs, _ = _probabilities(model, decode_images(paths, size).split(batch_size), device, mp, tta, progress)
-    return prediction_table(paths, [p.parent.name if p.parent.name in classes else '' for p in paths], probs, classes)
+    return prediction_table(paths, [folder_label(p, classes) for p in paths], probs, classes)
 
 # %% ../nbs/01_cnn.ipynb #afebea0b
 def predict_images(
@@ -276,7 +283,23 @@ def predict_images(
     batch_size: int = 64,       # images per forward pass
 ) -> pd.DataFrame:
     "Classify image files and folders with a trained CNN; write the prediction table to `out` and return it."
-    table = predict(run, images, tta=tta, batch_size=batch_size, progress=True)
+    paths = list_images(images)
+    with ThreadPoolExecutor(8) as ex: checks = list(ex.map(lambda p: inspect_image(p, expected_size=None), paths))
+    skipped = {str(p): c['note'] for p, c in zip(paths, checks) if c['status'] == 'skipped'}
+    if len(skipped) == len(paths):
+        p, why = next(iter(skipped.items()))
+        raise DataError(f'None of the {len(paths)} files could be read as an image (e.g. {p}: {why}). '
+                        'Fix: pass JPEG, PNG, BMP or TIFF images.')
+    table = predict(run, [p for p in paths if str(p) not in skipped], tta=tta, batch_size=batch_size,
+                    progress=True).assign(status='ok')
+    if skipped:
+        order = {str(p): k for k, p in enumerate(paths)}
+        rows = pd.DataFrame({'path': list(skipped), 'label': [folder_label(p) for p in skipped], 'pred': '',
+                             'status': [f'skipped: {why}' for why in skipped.values()]})
+        table = (pd.concat([table, rows], ignore_index=True)
+                 .sort_values('path', key=lambda s: s.map(order), kind='stable').reset_index(drop=True))
+        print(f'skipped {len(skipped)} of {len(paths)} files that could not be read (the status column says why)',
+              file=sys.stderr)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         write_predictions(table, out)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #637cc70d
 from __future__ import annotations
-import contextlib, functools, hashlib, io, json, math, os, shutil
+import contextlib, functools, hashlib, io, json, math, os, shutil, warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -19,7 +19,7 @@ from torchvision.transforms import v2
 __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX',
            'SIFT_PARAMS', 'FEATURES_VERSION', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS',
            'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5',
-           'pid_alive', 'RunLock', 'list_images', 'softmax', 'prediction_table', 'write_predictions',
+           'pid_alive', 'RunLock', 'list_images', 'softmax', 'prediction_table', 'scored_rows', 'write_predictions',
            'read_predictions', 'classification_metrics', 'make_synthetic_dataset', 'download_dataset',
            'find_image_root', 'scan_images', 'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay',
            'read_grey', 'sift_features', 'cached_features', 'image_features', 'overlap_fraction', 'verify_pair',
@@ -131,10 +131,15 @@ def prediction_table(paths, labels, probs, classes=CLASSES) -> pd.DataFrame:
     for i, c in enumerate(classes): df[f'p_{c}'] = probs[:, i]
     return df
 
+# %% ../nbs/00_data.ipynb #273539d8
+def scored_rows(table: pd.DataFrame) -> pd.Series:
+    "Which rows of a prediction table carry probabilities: all, or those with `status` 'ok' where it has one."
+    return table.status.eq('ok') if 'status' in table.columns else pd.Series(True, index=table.index)
+
 # %% ../nbs/00_data.ipynb #8fc41057
 def write_predictions(table: pd.DataFrame, path):
     "Write a prediction table as CSV at full float precision (shortest round-trip repr), atomically."
-    P = table[[c for c in table.columns if c.startswith('p_')]].to_numpy(float)
+    P = table.loc[scored_rows(table), [c for c in table.columns if c.startswith('p_')]].to_numpy(float)
     if not np.isfinite(P).all():
         raise DataError(f'Refusing to write {path}: {int((~np.isfinite(P)).any(1).sum())} rows have a NaN '
                         'or infinite probability.')
@@ -165,6 +170,11 @@ def read_predictions(path, need_labels: bool = True) -> pd.DataFrame:
     df = pd.read_csv(path, dtype={'path': str, 'label': str, 'pred': str}, keep_default_na=False)
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
     if missing: raise DataError(f'{path} lacks the columns {missing}; a prediction table has {PREDICTION_COLUMNS}.')
+    skipped = ~scored_rows(df)
+    if skipped.any():
+        warnings.warn(f'{path}: {int(skipped.sum())} rows are files that could not be read (see the status column); '
+                      'they are left out.')
+        df = df[~skipped].reset_index(drop=True)
     if df.empty: raise DataError(f'{path} has no rows.')
     dup = df.path[df.path.duplicated()]
     if len(dup): raise DataError(f'{path}: {len(dup)} duplicated paths, e.g. {dup.iloc[0]!r}. Fix: one row per image.')
