@@ -20,10 +20,11 @@ from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from matplotlib.figure import Figure
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, BatchAugment, DataError,
-                                     atomic_write, classification_metrics, decode_images, get_dataloaders,
+                                     atomic_write, classification_metrics, decode_images, file_md5, get_dataloaders,
                                      inspect_image, limit_manifest, list_images, load_manifest, manifest_data_root, normalize_batch,
                                      prediction_table, RunLock, write_json, write_predictions)
 
@@ -31,9 +32,9 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, Batch
 __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'replace_head', 'WeightsUnavailableError',
            'imagenet_weights', 'weights_cache_path', 'load_imagenet_state_dict', 'read_state_dict', 'build_cnn',
            'cpu_supports_bf16', 'training_device', 'resolve_mixed_precision', 'make_accelerator', 'save_weights',
-           'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'folder_label',
-           'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule',
-           'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
+           'read_weights', 'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device',
+           'folder_label', 'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data',
+           'lr_schedule', 'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
            'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
            'plot_history', 'log_epoch', 'write_run_predictions', 'check_counts', 'train_cnn', 'load_cnn',
            'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
@@ -108,9 +109,12 @@ def read_state_dict(path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f'Checkpoint {path} not found. Fix: pass a run folder written by `train` (with '
                                 f"best.safetensors), a .safetensors or .pth file, 'imagenet' or 'none'.")
-    if path.suffix == '.safetensors': sd = load_file(str(path))
+    if path.suffix == '.safetensors': sd = read_weights(path, fix='Fix: pass an intact checkpoint.')
     else:
-        sd = torch.load(path, map_location='cpu', weights_only=True)
+        try: sd = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e:   # not a checkpoint at all: the unpickler's errors vary
+            raise DataError(f'{path} is not a PyTorch checkpoint ({type(e).__name__}: {e}). Fix: pass a run folder, '
+                            'a .safetensors or .pth state dict, imagenet or none.') from e
         for key in ('state_dict', 'model', 'model_state_dict'):
             if isinstance(sd, dict) and isinstance(sd.get(key), dict): sd = sd[key]
     if not isinstance(sd, dict): raise ValueError(f'{path} does not hold a state dict')
@@ -189,9 +193,22 @@ def make_accelerator(mixed_precision: str = 'auto', seed: int = 42) -> Accelerat
 
 # %% ../nbs/01_cnn.ipynb #47d40531
 def save_weights(state_dict: dict, path, metadata: dict | None = None):
-    "Write a state dict as safetensors (contiguous CPU tensors), atomically."
+    "Write a state dict as safetensors (contiguous CPU tensors), atomically; return the file's md5."
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     atomic_write(path, lambda p: save_file(tensors, str(p), metadata={k: str(v) for k, v in (metadata or {}).items()}))
+    return file_md5(path)
+
+# %% ../nbs/01_cnn.ipynb #45443a5f
+def read_weights(path, md5: str | None = None, fix: str = 'Fix: train again with --no-resume.') -> dict:
+    "The tensors of a `.safetensors` file, checked against the `md5` recorded when it was written."
+    path = Path(path)
+    if not path.is_file(): raise DataError(f'{path} is missing. {fix}')
+    if md5 is not None and file_md5(path) != md5:
+        raise DataError(f'{path} has changed since it was written (its md5 differs from the recorded {md5}): '
+                        f'it is damaged. {fix}')
+    try: return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DataError(f'{path} is not a readable .safetensors file ({e}). {fix}') from e
 
 # %% ../nbs/01_cnn.ipynb #bbfa0556
 def optimizer_to_safetensors(state: dict) -> tuple[dict, dict]:
@@ -428,9 +445,9 @@ def track_progress(state: dict, row: dict, patience: int | None, epochs: int) ->
 
 # %% ../nbs/01_cnn.ipynb #c60d89a0
 def save_best(out: Path, weights: dict, config: dict):
-    "Write the chosen epoch's weights (`best.safetensors`) and the run's `config.json`."
-    save_weights(weights, out / 'best.safetensors', {'arch': config['arch'], 'classes': json.dumps(config['classes'])})
-    write_json(config, out / 'config.json')
+    "Write the chosen epoch's weights (`best.safetensors`) and the run's `config.json`, which holds their md5."
+    md5 = save_weights(weights, out / 'best.safetensors', {'arch': config['arch'], 'classes': json.dumps(config['classes'])})
+    write_json({**config, 'weights_md5': md5}, out / 'config.json')
 
 # %% ../nbs/01_cnn.ipynb #bb378137
 def run_config(settings: dict, epochs: int, data_root, loaders: dict, accelerator: Accelerator) -> dict:
@@ -450,11 +467,11 @@ def save_checkpoint(out: Path, weights: dict, optimizer, scheduler, state: dict,
     that rename is the commit, so a kill at any moment leaves one whole checkpoint. Older checkpoints are removed."""
     e = state['epoch']
     files = {'weights': f'last-e{e}.safetensors', 'optimizer': f'last-e{e}_optimizer.safetensors'}
-    save_weights(weights, out / files['weights'], {'arch': settings['arch']})
+    md5 = {'weights': save_weights(weights, out / files['weights'], {'arch': settings['arch']})}
     opt_tensors, opt_meta = optimizer_to_safetensors(optimizer.state_dict())
-    save_weights(opt_tensors, out / files['optimizer'])
+    md5['optimizer'] = save_weights(opt_tensors, out / files['optimizer'])
     write_json({'settings': settings, **state, 'optimizer': opt_meta, 'scheduler': scheduler.state_dict(),
-                'files': files, 'rng': 'set_seed(seed + epoch) at the start of every epoch'}, out / 'last_state.json')
+                'files': files, 'md5': md5, 'rng': 'set_seed(seed + epoch) at the start of every epoch'}, out / 'last_state.json')
     for f in out.glob(CHECKPOINT_GLOB):
         if f.name not in files.values(): f.unlink(missing_ok=True)
 
@@ -463,8 +480,9 @@ def resume_state(out: Path, settings: dict) -> dict | None:
     "The saved state of an earlier run in `out` with the same settings, or None; error if the settings differ."
     f = out / 'last_state.json'
     if not f.is_file(): return None
-    state = json.loads(f.read_text())
-    saved = state['settings']
+    try: state = json.loads(f.read_text()); saved = state['settings']
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f'{f} is damaged ({e}). Fix: start over with resume=False (CLI: --no-resume).') from e
     diffs = {k: (saved.get(k), settings[k]) for k in _RESUME_KEYS if saved.get(k) != settings[k]}
     if diffs:
         raise ValueError(f'{out} holds a run with other settings ' +
@@ -476,9 +494,10 @@ def resume_state(out: Path, settings: dict) -> dict | None:
 def load_checkpoint(out: Path, model: nn.Module, optimizer, scheduler) -> dict:
     "Load the committed checkpoint (the files `last_state.json` names) into the objects in place; return the run's state."
     state = json.loads((out / 'last_state.json').read_text())
-    model.load_state_dict(load_file(str(out / state['files']['weights'])))
-    optimizer.load_state_dict(optimizer_from_safetensors(load_file(str(out / state['files']['optimizer'])),
-                                                         state['optimizer']))
+    fix, md5 = 'Fix: start over with resume=False (CLI: --no-resume).', state.get('md5', {})
+    model.load_state_dict(read_weights(out / state['files']['weights'], md5.get('weights'), fix))
+    optimizer.load_state_dict(optimizer_from_safetensors(
+        read_weights(out / state['files']['optimizer'], md5.get('optimizer'), fix), state['optimizer']))
     scheduler.load_state_dict(state['scheduler'])
     return {k: state[k] for k in ('epoch', 'best', 'since_best', 'stopped_early')}
 
@@ -599,7 +618,7 @@ def train_cnn(
                 break
         if main:   # the chosen (best) checkpoint predicts validation and, once, the test split
             final = accelerator.unwrap_model(model)
-            final.load_state_dict(load_file(str(out / 'best.safetensors')))
+            final.load_state_dict(read_weights(out / 'best.safetensors', json.loads((out / 'config.json').read_text())['weights_md5']))
             metrics = write_run_predictions(final, loaders, out, tta, accelerator.mixed_precision, accelerator.device)
             write_json({'best_epoch': state['best']['epoch'], 'tta': tta, **metrics}, out / 'metrics.json')
             print(f'best epoch {state["best"]["epoch"]}: ' +
@@ -616,9 +635,15 @@ def load_cnn(run_dir_or_checkpoint, device='cpu') -> tuple[nn.Module, dict]:
     if not ckpt.is_file() or not cfg_file.is_file():
         raise FileNotFoundError(f'{ckpt if not ckpt.is_file() else cfg_file} not found. Fix: pass a run folder written '
                                 'by `leukemia-detection train` (it holds best.safetensors and config.json).')
-    config = json.loads(cfg_file.read_text())
-    model = build_cnn(config['arch'], weights=None, num_classes=len(config['classes']))
-    model.load_state_dict(load_file(str(ckpt)))
+    fix = 'Fix: train the run again (leukemia-detection train ... --no-resume), or pass another run.'
+    try: config = json.loads(cfg_file.read_text()); arch, classes = config['arch'], config['classes']
+    except (ValueError, KeyError, TypeError) as e: raise DataError(f'{cfg_file} is damaged ({e}). {fix}') from e
+    model = build_cnn(arch, weights=None, num_classes=len(classes))
+    sd = read_weights(ckpt, config.get('weights_md5') if ckpt.name == 'best.safetensors' else None, fix)
+    try: model.load_state_dict(sd)
+    except RuntimeError as e:
+        raise DataError(f'{ckpt} does not fit the {arch} that {cfg_file} describes: {str(e).splitlines()[0]} '
+                        f'{fix}') from e
     model.cnn_config = config
     return model.to(device=device, memory_format=torch.channels_last).eval(), config
 
