@@ -348,12 +348,16 @@ def find_image_root(path, version: str = 'auto', max_depth: int = 5) -> Path:
     if not found:
         raise DataError(f'No folder under {path} holds the class folders {", ".join(CLASSES)}. '
                         'Fix: point --data at the unzipped Kaggle dataset (it has Original/ and Segmented/).')
-    by_version = {f.name.lower(): f for f in found}
-    if version != 'auto':
-        if version in by_version: return by_version[version]
+    def named(v): return [f for f in found if f.name.lower() == v]
+    if version != 'auto' and not named(version):
         raise DataError(f'No {version.capitalize()}/ folder with the four classes under {path} '
                         f'(found: {", ".join(str(f) for f in found)}). Fix: choose another version or folder.')
-    return next((by_version[v] for v in ('segmented', 'original') if v in by_version), found[0])
+    matches = named(version) if version != 'auto' else next((named(v) for v in ('segmented', 'original') if named(v)),
+                                                              found)
+    if len(matches) > 1:
+        raise DataError(f'{len(matches)} copies of the dataset under {path}: {", ".join(str(m) for m in matches)}. '
+                        'Fix: pass the one to use (its folder) as --data.')
+    return matches[0]
 
 # %% ../nbs/00_data.ipynb #e7e2cc6f
 def scan_images(root) -> tuple[pd.DataFrame, list[str]]:
