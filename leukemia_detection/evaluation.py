@@ -10,19 +10,19 @@ from typing import Literal
 import numpy as np, pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from .data import (CLASSES, PROB_COLUMNS, atomic_write, classification_metrics, file_md5,
-                                     prediction_table, read_predictions, RunLock, write_json, write_predictions)
+from .data import (CLASSES, PROB_COLUMNS, DataError, atomic_write, classification_metrics,
+                                     file_md5, prediction_table, read_predictions, RunLock, write_json, write_predictions)
 from .ensemble import (MIXERS, MODEL_NAMES, REFERENCE_ALPHAS, Fusion, align_predictions,
                                          alpha_table, apply_temperature, fit_fusion, linear_mix, nll,
                                          reference_leaky_alpha)
 
 # %% auto #0
-__all__ = ['SYNTHETIC_BANNER', 'DISCLAIMER', 'REPORT_CSS', 'MODEL_FILES', 'brier_score', 'reliability_bins',
+__all__ = ['SYNTHETIC_BANNER', 'DISCLAIMER', 'REPORT_CSS', 'MODEL_FILES', 'MODEL_COMMANDS', 'brier_score', 'reliability_bins',
            'expected_calibration_error', 'bootstrap_accuracy_ci', 'evaluate', 'fused_table', 'alpha_tables',
            'fuse_predictions', 'plot_confusions', 'plot_alpha_curves', 'plot_reliability', 'md_table', 'inline_html',
            'render_block', 'render_report', 'method_label', 'results_summary', 'write_fusion_tables',
            'fusion_metrics_doc', 'write_fusion_figures', 'fusion_report_blocks', 'write_fusion_report', 'run_models',
-           'print_summary', 'fuse_run', 'metrics_table']
+           'print_summary', 'check_complete', 'fuse_run', 'metrics_table']
 
 # %% ../nbs/04_evaluation.ipynb #89a319af
 def brier_score(y, P) -> float:
@@ -413,6 +413,21 @@ def print_summary(doc: dict, out=None):
     if dropped: print(f'note: rows not scored by every model were left out: {dropped}')
     if out is not None: print(f'report: {Path(out) / "report.md"} (and report.html)')
 
+# %% ../nbs/04_evaluation.ipynb #14dce3b4
+MODEL_COMMANDS = {'cnn': 'train', 'vlm': 'vlm'}   # the command that writes each model's prediction tables
+
+def check_complete(tables: dict, run, split: str):
+    "`DataError` when a model's `split` table (name → table) lacks images of the run's `manifest_used.csv`."
+    used = Path(run) / 'manifest_used.csv'
+    if not used.is_file(): return
+    want = set(pd.read_csv(used, dtype=str, keep_default_na=False).query('split == @split').path)
+    for m, t in tables.items():
+        missing = sorted(want - set(t.path))
+        if missing:
+            raise DataError(f'{t.attrs.get("source", m)} holds {len(want) - len(missing)} of the {len(want)} {split} '
+                            f'images of {used} (missing: {missing[0]}, ...). '
+                            f'Fix: run `leukemia-detection {MODEL_COMMANDS[m]}` on this run folder again.')
+
 # %% ../nbs/04_evaluation.ipynb #1c0407f9
 def fuse_run(
     run,                                                 # run folder with the prediction files of `train` and/or `vlm`
@@ -432,6 +447,7 @@ def fuse_run(
     with RunLock(run):                                    # no other command writes the run meanwhile
         val = {m: read_predictions(run / MODEL_FILES[m][0]) for m in models}
         test = {m: read_predictions(run / MODEL_FILES[m][1]) for m in models}
+        for split, tables in (('val', val), ('test', test)): check_complete(tables, run, split)
         manifest = run / 'data' / 'manifest.csv'
         groups = dict(pd.read_csv(manifest, dtype=str)[['path', 'group']].values) if manifest.is_file() else None
         res = fuse_predictions(val, test, seed, n_boot, select_by, groups)
