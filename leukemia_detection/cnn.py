@@ -620,7 +620,8 @@ def train_cnn(
             final = accelerator.unwrap_model(model)
             final.load_state_dict(read_weights(out / 'best.safetensors', json.loads((out / 'config.json').read_text())['weights_md5']))
             metrics = write_run_predictions(final, loaders, out, tta, accelerator.mixed_precision, accelerator.device)
-            write_json({'best_epoch': state['best']['epoch'], 'tta': tta, **metrics}, out / 'metrics.json')
+            files = {f'predictions_{s}.csv': file_md5(out / f'predictions_{s}.csv') for s in metrics}
+            write_json({'best_epoch': state['best']['epoch'], 'tta': tta, **metrics, 'files': files}, out / 'metrics.json')
             print(f'best epoch {state["best"]["epoch"]}: ' +
                   ', '.join(f'{s} accuracy {m["accuracy"]:.4f}' for s, m in metrics.items() if m.get('n')))
         accelerator.wait_for_everyone()

@@ -17,12 +17,12 @@ from .ensemble import (MIXERS, MODEL_NAMES, REFERENCE_ALPHAS, Fusion, align_pred
                                          reference_leaky_alpha)
 
 # %% auto #0
-__all__ = ['SYNTHETIC_BANNER', 'DISCLAIMER', 'REPORT_CSS', 'MODEL_FILES', 'MODEL_COMMANDS', 'brier_score', 'reliability_bins',
-           'expected_calibration_error', 'bootstrap_accuracy_ci', 'evaluate', 'fused_table', 'alpha_tables',
-           'fuse_predictions', 'plot_confusions', 'plot_alpha_curves', 'plot_reliability', 'md_table', 'inline_html',
-           'render_block', 'render_report', 'method_label', 'results_summary', 'write_fusion_tables',
+__all__ = ['SYNTHETIC_BANNER', 'DISCLAIMER', 'REPORT_CSS', 'MODEL_FILES', 'MODEL_COMMANDS', 'MODEL_RECORDS', 'brier_score',
+           'reliability_bins', 'expected_calibration_error', 'bootstrap_accuracy_ci', 'evaluate', 'fused_table',
+           'alpha_tables', 'fuse_predictions', 'plot_confusions', 'plot_alpha_curves', 'plot_reliability', 'md_table',
+           'inline_html', 'render_block', 'render_report', 'method_label', 'results_summary', 'write_fusion_tables',
            'fusion_metrics_doc', 'write_fusion_figures', 'fusion_report_blocks', 'write_fusion_report', 'run_models',
-           'print_summary', 'check_complete', 'fuse_run', 'metrics_table']
+           'print_summary', 'check_complete', 'check_recorded', 'fuse_run', 'metrics_table']
 
 # %% ../nbs/04_evaluation.ipynb #89a319af
 def brier_score(y, P) -> float:
@@ -428,6 +428,20 @@ def check_complete(tables: dict, run, split: str):
                             f'images of {used} (missing: {missing[0]}, ...). '
                             f'Fix: run `leukemia-detection {MODEL_COMMANDS[m]}` on this run folder again.')
 
+# %% ../nbs/04_evaluation.ipynb #0fdd26c8
+MODEL_RECORDS = {'cnn': 'metrics.json', 'vlm': 'vlm_config.json'}   # written last by each model's stage
+
+def check_recorded(run, model: str):
+    "`DataError` when a prediction file of `model` in `run` is not the one its stage's record lists (md5)."
+    record = Path(run) / MODEL_RECORDS[model]
+    if not record.is_file(): return                    # written by an older version, or by hand: nothing to check
+    files = json.loads(record.read_text()).get('files', {})
+    for f, md5 in files.items():
+        if (Path(run) / f).is_file() and file_md5(Path(run) / f) != md5:
+            raise DataError(f'{Path(run) / f} is not the file {record} records: the `{MODEL_COMMANDS[model]}` that '
+                            f'wrote it did not finish, or another run replaced it. '
+                            f'Fix: run `leukemia-detection {MODEL_COMMANDS[model]}` on this run folder again.')
+
 # %% ../nbs/04_evaluation.ipynb #1c0407f9
 def fuse_run(
     run,                                                 # run folder with the prediction files of `train` and/or `vlm`
@@ -445,6 +459,7 @@ def fuse_run(
     config = run / 'run_config.json'
     if banner is None and config.is_file() and json.loads(config.read_text()).get('demo'): banner = SYNTHETIC_BANNER
     with RunLock(run):                                    # no other command writes the run meanwhile
+        for m in models: check_recorded(run, m)
         val = {m: read_predictions(run / MODEL_FILES[m][0]) for m in models}
         test = {m: read_predictions(run / MODEL_FILES[m][1]) for m in models}
         for split, tables in (('val', val), ('test', test)): check_complete(tables, run, split)

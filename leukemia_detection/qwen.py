@@ -632,7 +632,8 @@ def run_vlm(
         write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
                         shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
                         device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
-                        settings=sampling, score_end=score_end, splits=report), out / 'vlm_config.json')
+                        settings=sampling, score_end=score_end, splits=report,
+                        files={f'vlm_{s}.csv': file_md5(out / f'vlm_{s}.csv') for s in splits}), out / 'vlm_config.json')
     return tables
 
 # %% ../nbs/02_qwen.ipynb #b81ae12e
