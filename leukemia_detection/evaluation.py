@@ -21,8 +21,8 @@ __all__ = ['SYNTHETIC_BANNER', 'DISCLAIMER', 'REPORT_CSS', 'MODEL_FILES', 'MODEL
            'reliability_bins', 'expected_calibration_error', 'bootstrap_accuracy_ci', 'evaluate', 'fused_table',
            'alpha_tables', 'fuse_predictions', 'plot_confusions', 'plot_alpha_curves', 'plot_reliability', 'md_table',
            'inline_html', 'render_block', 'render_report', 'method_label', 'results_summary', 'write_fusion_tables',
-           'fusion_metrics_doc', 'write_fusion_figures', 'fusion_report_blocks', 'write_fusion_report', 'run_models',
-           'print_summary', 'check_complete', 'check_recorded', 'fuse_run', 'metrics_table']
+           'fusion_metrics_doc', 'write_fusion_figures', 'fusion_report_blocks', 'write_fusion_report', 'load_fusion',
+           'run_models', 'print_summary', 'check_complete', 'check_recorded', 'fuse_run', 'metrics_table']
 
 # %% ../nbs/04_evaluation.ipynb #89a319af
 def brier_score(y, P) -> float:
@@ -364,15 +364,29 @@ def fusion_report_blocks(res: dict, out, banner: str | None = None, sources: dic
 # %% ../nbs/04_evaluation.ipynb #23e72bc2
 def write_fusion_report(res: dict, out, banner: str | None = None, sources: dict | None = None,
                         n_boot: int = 2000) -> dict:
-    "Write every output of a fusion (result of `fuse_predictions`) to `out`; return the metrics document written."
+    "Write every output of a fusion (result of `fuse_predictions`) to `out`, `metrics.json` last; return it."
     out = Path(out)
     write_fusion_tables(res, out)
     doc = fusion_metrics_doc(res, banner, sources, n_boot)
-    write_json(doc, out / 'metrics.json')
     write_fusion_figures(res, out, banner)
     blocks = fusion_report_blocks(res, out, banner, sources, n_boot)
     render_report(blocks, out, 'report', 'Fusion report' + (' (SYNTHETIC DEMO)' if banner else ''))
+    doc['files'] = {f: file_md5(out / f) for f in ('fusion.json', 'report.md')}
+    write_json(doc, out / 'metrics.json')              # last: it commits the files it lists
     return doc
+
+# %% ../nbs/04_evaluation.ipynb #55c49e8d
+def load_fusion(folder) -> Fusion:
+    "The `Fusion` saved in `folder/fusion.json`, checked against the md5 that `folder/metrics.json` lists for it."
+    folder = Path(folder); f = folder / 'fusion.json'
+    if not f.is_file():
+        raise FileNotFoundError(f'{f} not found. Fix: run `leukemia-detection fuse` on the run folder first.')
+    metrics = folder / 'metrics.json'
+    listed = json.loads(metrics.read_text()).get('files', {}).get('fusion.json') if metrics.is_file() else None
+    if listed is not None and file_md5(f) != listed:
+        raise DataError(f'{f} is not the fusion {metrics} describes: the last `fuse` did not finish. '
+                        'Fix: run `leukemia-detection fuse` on the run folder again.')
+    return Fusion.load(f)
 
 # %% ../nbs/04_evaluation.ipynb #b2d5fdb1
 MODEL_FILES = {'cnn': ('predictions_val.csv', 'predictions_test.csv'), 'vlm': ('vlm_val.csv', 'vlm_test.csv')}

@@ -14,7 +14,7 @@ from .data import (CLASSES, IMAGE_EXTS, PROB_COLUMNS, download_dataset, file_md5
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
 from .ensemble import Fusion
-from .evaluation import MODEL_FILES, SYNTHETIC_BANNER, fuse_run, fused_table, print_summary
+from .evaluation import MODEL_FILES, SYNTHETIC_BANNER, fuse_run, fused_table, load_fusion, print_summary
 
 # %% auto #0
 __all__ = ['STAGE_FUNCTIONS', 'FORWARDED', 'WIRED', 'SHARED', 'RENAMED', 'RUN_SETTINGS', 'RUN_DEFAULTS', 'SPLIT_OUTPUTS',
@@ -355,7 +355,7 @@ def predict_fused(
     progress: bool = False,       # progress bars
 ) -> pd.DataFrame:
     "Classify new images with a finished run: the models its fusion uses (all with `all_models`), then the fusion."
-    fusion = Fusion.load(Path(run) / 'fusion' / 'fusion.json')
+    fusion = load_fusion(Path(run) / 'fusion')
     paths = list_images(images)
     probs = model_probabilities(run, paths, fusion.models if all_models else fusion.needs(), vlm, batch_size, tta,
                                 progress)
