@@ -613,6 +613,9 @@ def run_vlm(
     prompt_name, prompt_text = resolve_prompt(prompt)
     manifest_csv = Path(manifest) / 'manifest.csv' if Path(manifest).is_dir() else Path(manifest)
     table = load_manifest(manifest_csv, data_root)
+    empty = [s for s in splits if not (table.split == s).any()]
+    if empty: raise DataError(f'{manifest_csv} has no {" or ".join(empty)} images. '
+                              f'Fix: pass --splits with the splits it has ({", ".join(sorted(set(table.split)))}).')
     examples = select_shots(table, shots, seed)
     if examples and 'train' in splits:
         warnings.warn('Classifying the train split with few-shot examples drawn from it: its scores are optimistic.')
