@@ -573,7 +573,9 @@ def train_cnn(
     settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
-    check_counts(epochs=epochs, batch_size=batch_size, patience=patience, limit=limit)
+    check_counts(epochs=epochs, batch_size=batch_size, patience=patience, limit=limit, img_size=img_size)
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f'lr must be a number above 0, not {lr!r}. Fix: pass a positive --lr.')
     with RunLock(out), cpu_memory_reuse(training_device().type == 'cpu'):
         accelerator = make_accelerator(mixed_precision, seed)
         main = accelerator.is_main_process
