@@ -75,12 +75,16 @@ def _unoptional(tp):
     is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
     return args[0] if is_union and len(args) == 1 else tp
 
-# %% ../nbs/06_cli.ipynb #0e311d50
-def _annotation(f, ann):
-    "An annotation as an object: a string (`from __future__ import annotations`) evaluated where `f` was defined."
-    if not isinstance(ann, str): return ann
-    try: return eval(ann, {**vars(typing), **getattr(f, '__globals__', {})})
-    except Exception: return inspect.Parameter.empty
+# %% ../nbs/06_cli.ipynb #901694d9
+def _checked_type(tp, checks):
+    "A converter for argparse: `tp(text)`, refused (`ArgumentTypeError`) when one of `checks` names a problem."
+    def convert(text):
+        value = tp(text)
+        problem = next((m for check in checks if (m := check(value))), None)
+        if problem: raise argparse.ArgumentTypeError(problem)
+        return value
+    convert.__name__ = getattr(tp, '__name__', 'value')   # argparse's "invalid int value: 'x'"
+    return convert
 
 # %% ../nbs/06_cli.ipynb #56ab4925
 def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
@@ -89,6 +93,11 @@ def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
     if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or (has_default and callable(p.default)): return None
     if tp is inspect.Parameter.empty: tp = type(p.default) if has_default and p.default is not None else str
     tp = _unoptional(tp)
+    if typing.get_origin(tp) is typing.Annotated:
+        checks = [m.problem for m in tp.__metadata__ if callable(getattr(m, 'problem', None))]
+        kw = arg_kwargs(p, tp.__origin__, help)
+        if kw and checks and 'type' in kw: kw['type'] = _checked_type(kw['type'], checks)
+        return kw
     kw = dict(help=help.replace('%', '%%'))
     if has_default: kw['default'] = p.default
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -104,9 +113,10 @@ def arg_kwargs(p: inspect.Parameter, tp, help: str = '') -> dict | None:
 # %% ../nbs/06_cli.ipynb #61a50aac
 def add_arguments(parser: argparse.ArgumentParser, f) -> list[str]:
     "Add an argument for each parameter of `f` the command line can give; their names."
-    comments, names = param_comments(f), []
+    from leukemia_detection.data import parameter_annotations   # here, not at the top: `--help` must not load torch
+    comments, anns, names = param_comments(f), parameter_annotations(f), []
     for name, p in inspect.signature(f).parameters.items():
-        kw = arg_kwargs(p, _annotation(f, p.annotation), comments.get(name, ''))
+        kw = arg_kwargs(p, anns[name], comments.get(name, ''))
         if kw is None: continue
         if 'default' in kw:
             shown = str(kw['default']).replace('%', '%%')

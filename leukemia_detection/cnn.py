@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
+from .data import NonNegativeInt, PositiveFloat, PositiveInt, checked
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, BatchAugment, DataError,
                                      atomic_write, classification_metrics, decode_images, file_md5, get_dataloaders,
                                      inspect_image, limit_manifest, list_images, load_manifest, manifest_data_root, normalize_batch,
@@ -36,8 +37,8 @@ __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'rep
            'folder_label', 'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data',
            'lr_schedule', 'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
            'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
-           'plot_history', 'log_epoch', 'write_run_predictions', 'check_counts', 'train_cnn', 'load_cnn',
-           'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
+           'plot_history', 'log_epoch', 'write_run_predictions', 'train_cnn', 'load_cnn', 'gradcam_layer',
+           'gradcam_overlays', 'plot_gradcam']
 
 # %% ../nbs/01_cnn.ipynb #4312d7e8
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -292,12 +293,13 @@ def predict(model_or_run, images_or_loader, tta: bool = False, batch_size: int =
     return prediction_table(paths, [folder_label(p, classes) for p in paths], probs, classes)
 
 # %% ../nbs/01_cnn.ipynb #afebea0b
+@checked
 def predict_images(
     run,                        # run folder written by `train` (or its best.safetensors)
     images: list[str],          # image files or folders of images; a folder named after a class gives the label
     out: str | None = None,     # CSV file for the prediction table (path, label, pred, one probability per class)
     tta: bool = False,          # average each image's probabilities over its 8 flips and quarter turns
-    batch_size: int = 64,       # images per forward pass
+    batch_size: PositiveInt = 64, # images per forward pass
 ) -> pd.DataFrame:
     "Classify image files and folders with a trained CNN; write the prediction table to `out` and return it."
     paths = list_images(images)
@@ -538,33 +540,26 @@ def write_run_predictions(model, loaders: dict, out: Path, tta: bool, mixed_prec
         metrics[split] = classification_metrics(table)
     return metrics
 
-# %% ../nbs/01_cnn.ipynb #5bf1816a
-def check_counts(**counts):
-    "`ValueError` naming the first of `counts` (name → int or None) that is given but below 1."
-    for name, v in counts.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f'{name} must be a whole number of at least 1, not {v!r}. '
-                             f'Fix: pass --{name.replace("_", "-")} 1 or more.')
-
 # %% ../nbs/01_cnn.ipynb #52624bb4
+@checked
 def train_cnn(
     manifest,                              # manifest.csv written by `split`, or its folder
     out,                                   # run folder: history, learning curve, checkpoints, predictions
     arch: str = 'resnet50',                # any torchvision classifier: resnet18, efficientnet_b0, convnext_tiny, ...
     weights: str | None = 'imagenet',      # 'imagenet', 'none' (from scratch) or a checkpoint (run folder or file)
-    img_size: int = 224,                   # images are resized to img_size x img_size pixels
-    epochs: int = 8,                       # passes over the training images
-    batch_size: int = 32,                  # images per step, per process
-    lr: float = 1e-4,                      # Adam's learning rate
-    seed: int = 42,                        # seed of the initialisation, the shuffle order and the augmentation
-    patience: int | None = None,           # stop after this many epochs without a better validation accuracy
+    img_size: PositiveInt = 224,           # images are resized to img_size x img_size pixels
+    epochs: PositiveInt = 8,               # passes over the training images
+    batch_size: PositiveInt = 32,          # images per step, per process
+    lr: PositiveFloat = 1e-4,              # Adam's learning rate
+    seed: NonNegativeInt = 42,             # seed of the initialisation, the shuffle order and the augmentation
+    patience: PositiveInt | None = None,   # stop after this many epochs without a better validation accuracy
     resume: bool = True,                   # continue an interrupted run found in `out` (False: start over)
     mixed_precision: Literal['auto', 'no', 'bf16', 'fp16'] = 'auto',  # 'auto': bf16 where native, fp16 on older GPUs
     schedule: Literal['constant', 'cosine'] = 'cosine',               # learning-rate schedule over all steps
     tta: bool = False,                     # predict val and test as the mean over each image's 8 flips and turns
-    num_workers: int = 0,                  # DataLoader workers (the images are already in memory)
+    num_workers: NonNegativeInt = 0,       # DataLoader workers (the images are already in memory)
     data_root: str | None = None,          # folder of the images, if they moved since the split was written
-    limit: int | None = None,              # at most this many images per split (smoke tests, benchmarks)
+    limit: PositiveInt | None = None,      # at most this many images per split (smoke tests, benchmarks)
     progress: bool = True,                 # show progress bars
 ) -> Path:
     "Fine-tune `arch` on the manifest's train split, choose the best epoch on val, write the run folder `out`."
@@ -573,9 +568,6 @@ def train_cnn(
     settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
-    check_counts(epochs=epochs, batch_size=batch_size, patience=patience, limit=limit, img_size=img_size)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f'lr must be a number above 0, not {lr!r}. Fix: pass a positive --lr.')
     with RunLock(out), cpu_memory_reuse(training_device().type == 'cpu'):
         accelerator = make_accelerator(mixed_precision, seed)
         main = accelerator.is_main_process
@@ -620,9 +612,11 @@ def train_cnn(
                 break
         if main:   # the chosen (best) checkpoint predicts validation and, once, the test split
             final = accelerator.unwrap_model(model)
-            final.load_state_dict(read_weights(out / 'best.safetensors', json.loads((out / 'config.json').read_text())['weights_md5']))
+            best_md5 = json.loads((out / 'config.json').read_text())['weights_md5']
+            final.load_state_dict(read_weights(out / 'best.safetensors', best_md5))
             metrics = write_run_predictions(final, loaders, out, tta, accelerator.mixed_precision, accelerator.device)
-            files = {f'predictions_{s}.csv': file_md5(out / f'predictions_{s}.csv') for s in metrics}
+            files = {'best.safetensors': best_md5,   # the record: these predictions are of these weights
+                     **{f'predictions_{s}.csv': file_md5(out / f'predictions_{s}.csv') for s in metrics}}
             write_json({'best_epoch': state['best']['epoch'], 'tta': tta, **metrics, 'files': files}, out / 'metrics.json')
             print(f'best epoch {state["best"]["epoch"]}: ' +
                   ', '.join(f'{s} accuracy {m["accuracy"]:.4f}' for s, m in metrics.items() if m.get('n')))

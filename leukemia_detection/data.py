@@ -4,10 +4,10 @@
 
 # %% ../nbs/00_data.ipynb #637cc70d
 from __future__ import annotations
-import contextlib, functools, hashlib, io, json, math, os, shutil, warnings
+import contextlib, functools, hashlib, inspect, io, json, math, os, shutil, types, typing, warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, NamedTuple
 import cv2, numpy as np, pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFilter
@@ -16,14 +16,15 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 # %% auto #0
-__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX',
-           'SIFT_PARAMS', 'FEATURES_VERSION', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS',
-           'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'atomic_write', 'write_json', 'file_md5',
-           'pid_alive', 'RunLock', 'list_images', 'softmax', 'prediction_table', 'scored_rows', 'write_predictions',
-           'read_predictions', 'classification_metrics', 'make_synthetic_dataset', 'download_dataset',
-           'find_image_root', 'scan_images', 'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay',
-           'read_grey', 'sift_features', 'cached_features', 'image_features', 'overlap_fraction', 'verify_pair',
-           'candidate_pairs', 'recapture_table', 'recapture_search_version', 'cached_recapture_table',
+__all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'PositiveInt', 'NonNegativeInt', 'PositiveFloat', 'UnitFloat',
+           'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX', 'SIFT_PARAMS', 'FEATURES_VERSION', 'MIN_INLIERS',
+           'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'DataError', 'Range', 'value_problem', 'parameter_annotations', 'check_arguments', 'checked', 'atomic_write',
+           'write_json', 'file_md5', 'pid_alive', 'RunLock', 'list_images', 'softmax', 'prediction_table',
+           'scored_rows', 'write_predictions', 'read_predictions', 'classification_metrics', 'make_synthetic_dataset',
+           'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image', 'validate_images',
+           'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features', 'overlap_fraction',
+           'verify_pair', 'candidate_pairs', 'recapture_table', 'recapture_search_version', 'cached_recapture_table',
            'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats', 'split_dataset',
            'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root', 'load_manifest',
            'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms', 'ImageTensorDataset',
@@ -38,6 +39,92 @@ EPS = 1e-12                                             # floor for probabilitie
 # %% ../nbs/00_data.ipynb #83c5c6c2
 class DataError(ValueError):
     "A problem with the user's data or its source; the message names the file and the fix."
+
+# %% ../nbs/00_data.ipynb #0e6152e5
+class Range(NamedTuple):
+    "The numbers a parameter accepts: at least `lo` (above it when `open_lo`) and at most `hi`; None: no bound."
+    lo: float | None = None
+    hi: float | None = None
+    open_lo: bool = False
+
+    def __contains__(self, x) -> bool:
+        above = self.lo is None or x > self.lo or (x == self.lo and not self.open_lo)
+        return bool(above and (self.hi is None or x <= self.hi))
+
+    def __str__(self) -> str:
+        lo = None if self.lo is None else f'{"above" if self.open_lo else "at least"} {self.lo:g}'
+        hi = None if self.hi is None else f'at most {self.hi:g}'
+        return ' and '.join(s for s in (lo, hi) if s) or 'any number'
+
+    def problem(self, x) -> str | None:
+        "Why `x` is out of range (\"must be at least 1, not 0\"), or None. The command line's parser calls it."
+        return None if x in self else f'must be {self}, not {x!r}'
+
+# %% ../nbs/00_data.ipynb #ae79c203
+PositiveInt = Annotated[int, Range(1)]                      # counts: epochs, batch sizes, images, samples, sizes
+NonNegativeInt = Annotated[int, Range(0)]                   # counts that may be 0 (workers, examples), seeds
+PositiveFloat = Annotated[float, Range(0, open_lo=True)]    # learning rates
+UnitFloat = Annotated[float, Range(0, 1)]                   # shares and probabilities
+
+# %% ../nbs/00_data.ipynb #8f9783a3
+def _requirement(value, ann) -> str | None:
+    "What `value` must be to fit `ann`, in words; None when it fits. Numbers, bools, choices and ranges are checked."
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is Annotated:
+        r = next((m for m in args[1:] if isinstance(m, Range)), None)
+        return _requirement(value, args[0]) or (None if r is None or value in r else str(r))
+    if origin in (typing.Union, types.UnionType):
+        needs = [_requirement(value, a) for a in args]
+        return None if None in needs else ' or '.join(needs)
+    if origin is Literal: return None if value in args else f'one of {list(args)}'
+    if origin in (tuple, list) or ann in (tuple, list):
+        if not isinstance(value, (tuple, list)): return 'a list of values'
+        fixed = origin is tuple and args and args[-1] is not Ellipsis
+        if fixed and len(value) != len(args): return f'{len(args)} values'
+        items = args if fixed else args[:1] * len(value)
+        needs = [_requirement(v, a) for v, a in zip(value, items)]
+        return next((f'values each {n}' for n in needs if n), None)
+    if ann is type(None): return None if value is None else 'None'
+    if ann is bool: return None if isinstance(value, bool) else 'true or false'
+    if ann is int: return None if isinstance(value, int) and not isinstance(value, bool) else 'an integer'
+    if ann is float: return None if isinstance(value, (int, float)) and not isinstance(value, bool) else 'a number'
+    return None                      # str and other types: Python callers pass paths and loaded models too
+
+# %% ../nbs/00_data.ipynb #deb4a0a4
+def value_problem(value, annotation) -> str | None:
+    "Why `value` does not fit `annotation` (\"must be at least 1, not 0\"), or None when it does."
+    need = _requirement(value, annotation)
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + '...'
+    return None if need is None else f'must be {need}, not {shown}'
+
+# %% ../nbs/00_data.ipynb #4dd8c3eb
+def parameter_annotations(f) -> dict:
+    "{parameter: its annotation as an object} of `f`; one that cannot be evaluated is `inspect.Parameter.empty`."
+    where = {**vars(typing), **getattr(inspect.unwrap(f), '__globals__', {})}
+    def evaluate(ann):
+        while isinstance(ann, str):           # a quoted annotation under the future import is a string of a string
+            try: ann = eval(ann, where)
+            except Exception: return inspect.Parameter.empty
+        return ann
+    return {n: evaluate(p.annotation) for n, p in inspect.signature(f).parameters.items()}
+
+# %% ../nbs/00_data.ipynb #b50f7dbd
+def check_arguments(f, arguments: dict):
+    "Raise one `ValueError` naming every item of `arguments` (name → value) that its parameter's annotation refuses."
+    anns = parameter_annotations(f)
+    problems = [f'{k} (--{k.replace("_", "-")}) {p}' for k, v in arguments.items()
+                if (p := value_problem(v, anns.get(k, inspect.Parameter.empty)))]
+    if problems: raise ValueError(f'{"; ".join(problems)}. Fix: give a value in range (`--help` lists each setting).')
+
+# %% ../nbs/00_data.ipynb #0372983c
+def checked(f):
+    "`f`, refusing arguments its parameters' annotations do not allow (`check_arguments`) before its body runs."
+    sig = inspect.signature(f)
+    @functools.wraps(f)
+    def checked_call(*args, **kwargs):
+        check_arguments(f, sig.bind_partial(*args, **kwargs).arguments)
+        return f(*args, **kwargs)
+    return checked_call
 
 # %% ../nbs/00_data.ipynb #9c057cdb
 def atomic_write(path, write):
@@ -879,13 +966,14 @@ def _split_info(manifest, root, search, protocol, seed, fractions, report, ignor
                 counts=_summary_table(manifest).to_dict())
 
 # %% ../nbs/00_data.ipynb #1d2a23ce
+@checked
 def prepare_split(
     data,                                 # dataset folder (any level above the class folders), or 'kaggle' to download
     out,                                  # output folder: manifest.csv, manifest.json, reports, dataset/
     version: Literal['auto', 'segmented', 'original'] = 'auto',  # image version; 'auto': Segmented if present
     protocol: Literal['grouped', 'random'] = 'grouped',  # 'grouped': no duplicate group in two splits, or 'random'
-    seed: int = 42,                       # seed of the shuffles
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),  # train, val, test shares
+    seed: NonNegativeInt = 42,            # seed of the shuffles
+    fractions: tuple[UnitFloat, UnitFloat, UnitFloat] = (0.7, 0.15, 0.15), # train, val, test shares
     tree: bool = True,                    # write the dataset/{split}/{Class}/ tree of links
     feature_cache: str | None = None,     # folder of cached re-capture features; None: ~/.cache/leukemia_detection
     verbose: bool = True,                 # print the summary

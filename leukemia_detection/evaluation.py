@@ -12,6 +12,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from .data import (CLASSES, PROB_COLUMNS, DataError, atomic_write, classification_metrics,
                                      file_md5, prediction_table, read_predictions, RunLock, write_json, write_predictions)
+from .data import NonNegativeInt, PositiveInt, checked
 from .ensemble import (MIXERS, MODEL_NAMES, REFERENCE_ALPHAS, Fusion, align_predictions,
                                          alpha_table, apply_temperature, fit_fusion, linear_mix, nll,
                                          reference_leaky_alpha)
@@ -22,7 +23,8 @@ __all__ = ['SYNTHETIC_BANNER', 'DISCLAIMER', 'REPORT_CSS', 'MODEL_FILES', 'MODEL
            'alpha_tables', 'fuse_predictions', 'plot_confusions', 'plot_alpha_curves', 'plot_reliability', 'md_table',
            'inline_html', 'render_block', 'render_report', 'method_label', 'results_summary', 'write_fusion_tables',
            'fusion_metrics_doc', 'write_fusion_figures', 'fusion_report_blocks', 'write_fusion_report', 'load_fusion',
-           'run_models', 'print_summary', 'check_complete', 'check_recorded', 'fuse_run', 'metrics_table']
+           'run_models', 'print_summary', 'check_complete', 'check_recorded', 'fuse_run', 'check_fusion_inputs',
+           'metrics_table']
 
 # %% ../nbs/04_evaluation.ipynb #89a319af
 def brier_score(y, P) -> float:
@@ -371,7 +373,8 @@ def write_fusion_report(res: dict, out, banner: str | None = None, sources: dict
     write_fusion_figures(res, out, banner)
     blocks = fusion_report_blocks(res, out, banner, sources, n_boot)
     render_report(blocks, out, 'report', 'Fusion report' + (' (SYNTHETIC DEMO)' if banner else ''))
-    doc['files'] = {f: file_md5(out / f) for f in ('fusion.json', 'report.md')}
+    doc['files'] = {p.relative_to(out).as_posix(): file_md5(p) for p in sorted(out.rglob('*'))
+                    if p.is_file() and p.name != 'metrics.json' and not p.name.startswith('.')}
     write_json(doc, out / 'metrics.json')              # last: it commits the files it lists
     return doc
 
@@ -457,12 +460,13 @@ def check_recorded(run, model: str):
                             f'Fix: run `leukemia-detection {MODEL_COMMANDS[model]}` on this run folder again.')
 
 # %% ../nbs/04_evaluation.ipynb #1c0407f9
+@checked
 def fuse_run(
     run,                                                 # run folder with the prediction files of `train` and/or `vlm`
     out=None,                                            # output folder (default RUN/fusion)
     models: str | None = None,                           # comma-separated subset of cnn,vlm (default: those with files)
-    seed: int = 42,                                      # seed of the cross-validation folds and the bootstrap
-    n_boot: int = 2000,                                  # bootstrap resamples for the accuracy intervals
+    seed: NonNegativeInt = 42,                           # seed of the cross-validation folds and the bootstrap
+    n_boot: PositiveInt = 2000,                          # bootstrap resamples for the accuracy intervals
     select_by: Literal['accuracy', 'nll'] = 'accuracy',  # rank the fusion methods by cross-validated accuracy or NLL
     banner: str | None = None,                           # banner atop the report (default: SYNTHETIC for a demo run)
     verbose: bool = True,                                # print the headline
@@ -486,6 +490,19 @@ def fuse_run(
                                     if t.attrs['renormalised']}
     if verbose: print_summary(doc, out)
     return doc
+
+# %% ../nbs/04_evaluation.ipynb #9bb72571
+def check_fusion_inputs(run, folder=None):
+    "`DataError` when a file a run's fusion (`folder`, default RUN/fusion) was fit on, or its model's record, changed since."
+    run = Path(run); folder = Path(folder) if folder is not None else run / 'fusion'
+    metrics = folder / 'metrics.json'
+    inputs = json.loads(metrics.read_text()).get('inputs', {}) if metrics.is_file() else {}
+    for f, md5 in inputs.items():
+        if (run / f).is_file() and file_md5(run / f) != md5:
+            raise DataError(f'{run / f} has changed since {folder} was fit on it, so the fusion no longer describes '
+                            'the models. Fix: run `leukemia-detection fuse` on the run folder again.')
+    for m, fs in MODEL_FILES.items():
+        if set(fs) & set(inputs): check_recorded(run, m)
 
 # %% ../nbs/04_evaluation.ipynb #c1412575
 def metrics_table(doc: dict) -> pd.DataFrame:

@@ -4,31 +4,33 @@
 
 # %% ../nbs/05_pipeline.ipynb #c0d7f8ad
 from __future__ import annotations
-import ast, hashlib, inspect, json, os, shutil, time
+import hashlib, inspect, json, os, shutil, time
 from pathlib import Path
 from typing import NamedTuple
 import pandas as pd, torch
 from .data import (CLASSES, IMAGE_EXTS, PROB_COLUMNS, download_dataset, file_md5, find_local_dataset,
                                      limit_manifest, list_images, make_synthetic_dataset, manifest_data_root,
                                      prepare_split, recapture_search_version, write_json, write_predictions, RunLock)
+from .data import PositiveInt, checked, parameter_annotations, value_problem
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
 from .ensemble import Fusion
-from .evaluation import MODEL_FILES, SYNTHETIC_BANNER, fuse_run, fused_table, load_fusion, print_summary
+from .evaluation import (MODEL_FILES, SYNTHETIC_BANNER, check_fusion_inputs, fuse_run, fused_table,
+                                           load_fusion, print_summary)
 
 # %% auto #0
 __all__ = ['STAGE_FUNCTIONS', 'FORWARDED', 'WIRED', 'SHARED', 'RENAMED', 'RUN_SETTINGS', 'RUN_DEFAULTS', 'SPLIT_OUTPUTS',
            'CNN_OUTPUTS', 'VLM_OUTPUTS', 'FUSE_OUTPUTS', 'DEMO_SETTINGS', 'run_options', 'stage_parameters', 'Setting',
-           'run_settings', 'load_config', 'literal_choices', 'resolve_config', 'folder_fingerprint',
-           'stage_fingerprint', 'read_stages', 'run_stage', 'stage_kwargs', 'resolve_data', 'split_stage', 'cnn_stage',
-           'vlm_stage', 'fuse_stage', 'run_pipeline', 'demo', 'vlm_settings', 'model_probabilities', 'predict_fused']
+           'run_settings', 'load_config', 'resolve_config', 'folder_fingerprint', 'stage_fingerprint', 'read_stages',
+           'run_stage', 'stage_kwargs', 'resolve_data', 'split_stage', 'cnn_stage', 'vlm_stage', 'fuse_stage',
+           'run_pipeline', 'demo', 'vlm_settings', 'model_probabilities', 'predict_fused']
 
 # %% ../nbs/05_pipeline.ipynb #5b6a2a32
 def run_options(
     out=None,                  # run folder: every output of every stage goes here
     data='auto',               # image folder, 'kaggle' (download) or 'auto' (a local copy if found, else Kaggle)
     manifest=None,             # use this manifest.csv (or its folder) instead of splitting `data`
-    limit: int | None = None,  # at most N images per split, a seeded stratified subset (smoke runs)
+    limit: PositiveInt | None = None,  # at most N images per split, a seeded stratified subset (smoke runs)
     demo: bool = False,        # label every output SYNTHETIC DEMO
     progress: bool = True,     # progress bars
     resume: bool = True,       # False: every stage starts over (no record, checkpoint or cached answer reused)
@@ -55,7 +57,7 @@ def stage_parameters(stage: str) -> list:
 
 # %% ../nbs/05_pipeline.ipynb #3dfa7f31
 class Setting(NamedTuple):
-    "One key of a run configuration: its default and annotation, and the parameter it sets in each stage."
+    "One key of a run configuration: its default, its annotation (an object), and the parameter it sets in each stage."
     default: object
     annotation: object
     params: dict        # stage → parameter name
@@ -63,12 +65,13 @@ class Setting(NamedTuple):
 def run_settings() -> dict:
     "Every setting of a run (key → `Setting`), from the signatures of `STAGE_FUNCTIONS`."
     out = {}
-    for stage in STAGE_FUNCTIONS:
+    for stage, f in STAGE_FUNCTIONS.items():
+        anns = {**(parameter_annotations(FORWARDED[stage]) if stage in FORWARDED else {}), **parameter_annotations(f)}
         for p in stage_parameters(stage):
             key = RENAMED.get((stage, p.name), p.name)
             if key in out and key not in SHARED: key = f'{stage}_{p.name}'
             if key in out: out[key].params[stage] = p.name
-            else: out[key] = Setting(p.default, p.annotation, {stage: p.name})
+            else: out[key] = Setting(p.default, anns[p.name], {stage: p.name})
     return out
 
 RUN_SETTINGS = run_settings()
@@ -94,13 +97,6 @@ def load_config(path) -> dict:
     if unknown: raise ValueError(f'{path}: unknown keys {unknown}. Known: {sorted(RUN_DEFAULTS)}.')
     return cfg
 
-# %% ../nbs/05_pipeline.ipynb #0d4d1184
-def literal_choices(annotation) -> tuple | None:
-    "The values of a `Literal[...]` annotation (a string under `from __future__ import annotations`), else None."
-    text = str(annotation)
-    if not (text.startswith('Literal[') or text.startswith('typing.Literal[')): return None
-    return ast.literal_eval('(' + text[text.index('[') + 1:-1] + ',)')
-
 # %% ../nbs/05_pipeline.ipynb #00d06076
 def resolve_config(config=None, **settings) -> dict:
     "Run settings: `RUN_DEFAULTS` ← a JSON/TOML file or a dict ← keyword `settings`; checked."
@@ -112,9 +108,9 @@ def resolve_config(config=None, **settings) -> dict:
     if cfg['out'] is None:
         raise ValueError('No output folder. Fix: pass out=RUN (CLI: --out RUN, or "out" in the config).')
     if str(cfg['weights']).lower() in ('none', 'null', ''): cfg['weights'] = None
-    for k, s in RUN_SETTINGS.items():
-        choices = literal_choices(s.annotation)
-        if choices and cfg[k] not in choices: raise ValueError(f'{k} must be one of {list(choices)}, not {cfg[k]!r}.')
+    problems = [f'{k} {p}' for k, s in RUN_SETTINGS.items() if (p := value_problem(cfg[k], s.annotation))]
+    if problems: raise ValueError(f'Refused before any stage ran: {"; ".join(problems)}. Fix: correct the settings '
+                                  '(`leukemia-detection run --help` lists each with its default).')
     return cfg
 
 # %% ../nbs/05_pipeline.ipynb #8e8edb6e
@@ -293,10 +289,11 @@ run_pipeline.__param_sources__ = [
 DEMO_SETTINGS = dict(arch='resnet18', weights=None, img_size=64, batch_size=16, lr=1e-3, vlm='tiny', n_boot=500,
                      progress=False)
 
+@checked
 def demo(
     out='leukemia_demo',    # output folder
-    n_per_class: int = 40,  # synthetic images per class
-    epochs: int = 4,        # CNN epochs
+    n_per_class: PositiveInt = 40, # synthetic images per class
+    epochs: PositiveInt = 4, # CNN epochs
     log=print,              # where the stage messages go
     **settings,             # any other run setting (RUN_SETTINGS), over DEMO_SETTINGS
 ) -> dict:
@@ -344,18 +341,20 @@ def model_probabilities(run, paths, models, vlm=None, batch_size: int = 8, tta: 
     return probs
 
 # %% ../nbs/05_pipeline.ipynb #edc276de
+@checked
 def predict_fused(
     run,                          # run folder written by `run` (or by train + vlm + fuse)
     images: list,                 # image files or folders
     out=None,                     # CSV file to write (a prediction table plus each model's columns)
     vlm: str | None = None,       # override the VLM recorded in the run (e.g. a local copy of the model)
-    batch_size: int = 8,          # images per VLM batch
+    batch_size: PositiveInt = 8,  # images per VLM batch
     tta: bool | None = None,      # flip test-time augmentation for the CNN (default: as the run was trained)
     all_models: bool = False,     # run every model, even those the chosen fusion does not use
     progress: bool = False,       # progress bars
 ) -> pd.DataFrame:
     "Classify new images with a finished run: the models its fusion uses (all with `all_models`), then the fusion."
     fusion = load_fusion(Path(run) / 'fusion')
+    check_fusion_inputs(run)                        # the models now in the run are those the fusion was fit on
     paths = list_images(images)
     probs = model_probabilities(run, paths, fusion.models if all_models else fusion.needs(), vlm, batch_size, tta,
                                 progress)

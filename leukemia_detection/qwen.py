@@ -12,8 +12,8 @@ import numpy as np, pandas as pd, tokenizers, torch, transformers
 from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
-from .data import RunLock
-from .cnn import check_counts, optimizer_from_safetensors, optimizer_to_safetensors, save_weights
+from .data import NonNegativeInt, PositiveFloat, PositiveInt, RunLock, UnitFloat, checked
+from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
@@ -519,8 +519,9 @@ def classify_batch(vlm: VLM, images, method: str, prompt_text: str, shot_images,
             for p, n in [answer_probs(a, matcher=MATCHERS[matcher])]]
 
 # %% ../nbs/02_qwen.ipynb #9ef54909
+@checked
 def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: str = 'morphology', shots=(),
-                    labels=None, names=None, batch_size: int = 8, cache=None, seed: int = 42, progress: bool = True,
+                    labels=None, names=None, batch_size: PositiveInt = 8, cache=None, seed: NonNegativeInt = 42, progress: bool = True,
                     score_end: bool = True, **sampling) -> pd.DataFrame:
     "Classify images with a VLM: the prediction table (+`n_unmatched` for `sample`); `sampling` goes to `sample_batch`."
     check_method(method)
@@ -588,18 +589,19 @@ def split_report(table: pd.DataFrame, computed_now: int) -> dict:
     return report
 
 # %% ../nbs/02_qwen.ipynb #3c1e73ec
+@checked
 def run_vlm(
     manifest,                                   # manifest.csv written by `split`, or its folder
     out,                                        # run folder: vlm_{split}.csv, vlm_config.json and the cache
     model: str = DEFAULT_MODEL,                 # hub id, local folder written by save_pretrained, or 'tiny' (random)
     method: Literal['score', 'sample'] = 'score',  # score: exact label probabilities; sample: the reference's sampling
     prompt: Literal['morphology', 'reference'] = 'morphology',  # a name in PROMPTS (from Python also a full text)
-    shots: int = 0,                             # labelled training images per class shown before each question
+    shots: NonNegativeInt = 0,                  # labelled training images per class shown before each question
     splits: str = 'val,test',                   # comma-separated splits to classify
-    batch_size: int = 8,                        # images per forward pass
-    limit: int | None = None,                   # at most this many images per split (a seeded, class-balanced subset)
-    seed: int = 42,                             # seed of the subset, the shots and the samples
-    n_samples: int | None = None,               # answers per image for method sample; None: `sample_batch`'s
+    batch_size: PositiveInt = 8,                # images per forward pass
+    limit: PositiveInt | None = None,           # at most this many images per split (a seeded, class-balanced subset)
+    seed: NonNegativeInt = 42,                  # seed of the subset, the shots and the samples
+    n_samples: PositiveInt | None = None,       # answers per image for method sample; None: `sample_batch`'s
     score_end: bool = True,                     # method score: also score the end-of-answer token after a label
     cache=True,                                 # True: out/vlm_cache.jsonl (a rerun resumes); False: none; or a file
     data_root: str | None = None,               # folder of the images, if they moved since the manifest was written
@@ -609,7 +611,6 @@ def run_vlm(
 ) -> dict:
     "Classify the `splits` of a manifest; write `out/vlm_{split}.csv` and `out/vlm_config.json`; return the tables."
     out, splits, method = Path(out), parse_splits(splits), check_method(method)
-    check_counts(batch_size=batch_size, limit=limit, n_samples=n_samples)
     prompt_name, prompt_text = resolve_prompt(prompt)
     manifest_csv = Path(manifest) / 'manifest.csv' if Path(manifest).is_dir() else Path(manifest)
     table = load_manifest(manifest_csv, data_root)
@@ -737,20 +738,21 @@ def read_trainer_state(folder) -> dict:
     return dict(state, optimizer=optimizer_from_safetensors(tensors, state['optimizer']))
 
 # %% ../nbs/02_qwen.ipynb #a6d02e2d
+@checked
 def finetune_vlm(
     manifest,                                   # manifest.csv written by `split`, or its folder
     out,                                        # run folder: adapter/ (best epoch), last/ (to resume), finetune.json
     model: str = DEFAULT_MODEL,                 # base model: hub id, local folder, or 'tiny' (random, offline)
-    epochs: int = 3,                            # passes over the train split
-    lr: float = 2e-4,                           # AdamW learning rate of the adapter
-    rank: int = 8,                              # LoRA rank
-    alpha: int | None = None,                   # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
-    dropout: float = 0.05,                      # LoRA dropout
-    batch_size: int = 4,                        # images per forward pass
-    grad_accum: int = 4,                        # forward passes per optimizer step
+    epochs: PositiveInt = 3,                    # passes over the train split
+    lr: PositiveFloat = 2e-4,                   # AdamW learning rate of the adapter
+    rank: PositiveInt = 8,                      # LoRA rank
+    alpha: PositiveInt | None = None,           # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
+    dropout: UnitFloat = 0.05,                  # LoRA dropout
+    batch_size: PositiveInt = 4,                # images per forward pass
+    grad_accum: PositiveInt = 4,                # forward passes per optimizer step
     prompt: Literal['morphology', 'reference'] = 'morphology',  # the question the adapter learns to answer
-    limit: int | None = None,                   # at most this many train and val images (seeded, class-balanced)
-    seed: int = 42,                             # seed of the subset, the image order and the adapter's initialisation
+    limit: PositiveInt | None = None,           # at most this many train and val images (seeded, class-balanced)
+    seed: NonNegativeInt = 42,                  # seed of the subset, the image order and the adapter's initialisation
     gradient_checkpointing: bool = True,        # recompute activations in the backward pass: less memory, slower
     resume: bool = True,                        # continue from out/last/ when an earlier run left one
     data_root: str | None = None,               # folder of the images, if they moved since the manifest was written
