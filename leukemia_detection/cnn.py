@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 from .data import NonNegativeInt, PositiveFloat, PositiveInt, checked
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, BatchAugment, DataError,
                                      atomic_write, classification_metrics, decode_images, file_md5, get_dataloaders,
-                                     inspect_image, limit_manifest, list_images, load_manifest, manifest_data_root, normalize_batch,
-                                     prediction_table, RunLock, write_json, write_predictions)
+                                     inspect_image, limit_manifest, list_images, load_manifest, manifest_data_root,
+                                     normalize_batch, prediction_table, RunLock, write_csv, write_json, write_predictions)
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'replace_head', 'WeightsUnavailableError',
@@ -196,7 +196,10 @@ def make_accelerator(mixed_precision: str = 'auto', seed: int = 42) -> Accelerat
 def save_weights(state_dict: dict, path, metadata: dict | None = None):
     "Write a state dict as safetensors (contiguous CPU tensors), atomically; return the file's md5."
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    atomic_write(path, lambda p: save_file(tensors, str(p), metadata={k: str(v) for k, v in (metadata or {}).items()}))
+    # one metadata key: safetensors keeps metadata in an unordered map, so with several keys the same weights would
+    # give other bytes (and another md5) at every save
+    meta = {'leukemia_detection': json.dumps(metadata, sort_keys=True, default=str)} if metadata else None
+    atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
     return file_md5(path)
 
 # %% ../nbs/01_cnn.ipynb #45443a5f
@@ -365,7 +368,7 @@ def prepare_run_data(manifest: Path, out: Path, img_size: int, batch_size: int, 
             raise DataError(f'{manifest} has no {s!r} images; training needs train and val splits.')
     used = out / 'manifest_used.csv'
     if accelerator is None or accelerator.is_main_process:
-        df[MANIFEST_COLUMNS].to_csv(used, index=False, lineterminator='\n')
+        write_csv(df[MANIFEST_COLUMNS], used)
     if accelerator is not None: accelerator.wait_for_everyone()
     return get_dataloaders(used, batch_size=batch_size, size=img_size, augment='batch', num_workers=num_workers,
                            seed=seed, data_root=root), root
@@ -603,8 +606,9 @@ def train_cnn(
                 if state['improved']:
                     save_best(out, weights_now, {**config, 'epoch': epoch + 1, 'val_accuracy': row['val_acc'],
                                                  'val_loss': row['val_loss']})
-                save_checkpoint(out, weights_now, optimizer, scheduler, state, settings)
-                tqdm.write(log_epoch(out, history, epochs, state['improved'], f'{arch}, {out.name}'))
+                line = log_epoch(out, history, epochs, state['improved'], f'{arch}, {out.name}')  # resume reads it
+                save_checkpoint(out, weights_now, optimizer, scheduler, state, settings)       # commits the epoch
+                tqdm.write(line)
             accelerator.wait_for_everyone()
             if state['stopped_early']:
                 if main: print(f'early stop: no better validation accuracy for {patience} epochs '

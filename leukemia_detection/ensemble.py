@@ -12,7 +12,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
-from .data import CLASSES, EPS, PROB_COLUMNS, DataError, softmax
+from .data import CLASSES, EPS, PROB_COLUMNS, DataError, softmax, write_json
 
 # %% auto #0
 __all__ = ['MIXERS', 'ALPHA_GRID', 'REFERENCE_ALPHAS', 'STACKER_EPS', 'STACKER_CS', 'MODEL_NAMES', 'STACKER_MIN_PER_CLASS',
@@ -251,7 +251,7 @@ class Fusion:
                    {k: LogisticStacker.from_dict(s) for k, s in (d.get('stackers') or {}).items()}, d['method'], sel,
                    d.get('basis', ''), int(d.get('n_val', 0)))
 
-    def save(self, path): Path(path).write_text(json.dumps(self.to_dict(), indent=2) + '\n')
+    def save(self, path): write_json(self.to_dict(), path)
 
     @classmethod
     def load(cls, path):

@@ -11,7 +11,8 @@ import numpy as np, pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from .data import (CLASSES, PROB_COLUMNS, DataError, atomic_write, classification_metrics,
-                                     file_md5, prediction_table, read_predictions, RunLock, write_json, write_predictions)
+                                     file_md5, prediction_table, read_predictions, RunLock, write_json, write_predictions,
+                                     write_text)
 from .data import NonNegativeInt, PositiveInt, checked
 from .ensemble import (MIXERS, MODEL_NAMES, REFERENCE_ALPHAS, Fusion, align_predictions,
                                          alpha_table, apply_temperature, fit_fusion, linear_mix, nll,
@@ -122,7 +123,7 @@ def _figure(w: float, h: float) -> Figure: return Figure(figsize=(w, h), dpi=110
 def _save(fig: Figure, path) -> Figure:
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format='png')
+        atomic_write(path, lambda p: fig.savefig(p, format='png'))
     return fig
 
 # %% ../nbs/04_evaluation.ipynb #42db982b
@@ -223,9 +224,9 @@ def render_report(blocks, out_dir, name: str = 'report', title: str = 'Report') 
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     md, body = zip(*(render_block(*b, out_dir=out_dir) for b in blocks))
     md_path, html_path = out_dir / f'{name}.md', out_dir / f'{name}.html'
-    md_path.write_text('\n\n'.join(md) + '\n')
-    html_path.write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
-                         f'</title><style>{REPORT_CSS}</style></head><body>\n' + '\n'.join(body) + '\n</body></html>\n')
+    write_text('\n\n'.join(md) + '\n', md_path)
+    write_text(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+               f'<style>{REPORT_CSS}</style></head><body>\n' + '\n'.join(body) + '\n</body></html>\n', html_path)
     return md_path, html_path
 
 # %% ../nbs/04_evaluation.ipynb #7b1ef5a1
@@ -385,10 +386,11 @@ def load_fusion(folder) -> Fusion:
     if not f.is_file():
         raise FileNotFoundError(f'{f} not found. Fix: run `leukemia-detection fuse` on the run folder first.')
     metrics = folder / 'metrics.json'
-    listed = json.loads(metrics.read_text()).get('files', {}).get('fusion.json') if metrics.is_file() else None
-    if listed is not None and file_md5(f) != listed:
-        raise DataError(f'{f} is not the fusion {metrics} describes: the last `fuse` did not finish. '
-                        'Fix: run `leukemia-detection fuse` on the run folder again.')
+    try: listed = json.loads(metrics.read_text()).get('files', {}).get('fusion.json')
+    except (OSError, ValueError, AttributeError): listed = None          # missing or damaged: nothing vouches for it
+    if listed is None or file_md5(f) != listed:
+        raise DataError(f'{f} is not a fusion that {metrics} describes: the last `fuse` did not finish, or a file of '
+                        'it was damaged. Fix: run `leukemia-detection fuse` on the run folder again.')
     return Fusion.load(f)
 
 # %% ../nbs/04_evaluation.ipynb #b2d5fdb1
@@ -452,7 +454,10 @@ def check_recorded(run, model: str):
     "`DataError` when a prediction file of `model` in `run` is not the one its stage's record lists (md5)."
     record = Path(run) / MODEL_RECORDS[model]
     if not record.is_file(): return                    # written by an older version, or by hand: nothing to check
-    files = json.loads(record.read_text()).get('files', {})
+    try: files = json.loads(record.read_text()).get('files', {})
+    except (ValueError, AttributeError) as e:                # not JSON, not UTF-8, not an object: damaged
+        raise DataError(f'{record} is damaged ({type(e).__name__}), so nothing vouches for the files it listed. '
+                        f'Fix: run `leukemia-detection {MODEL_COMMANDS[model]}` on this run folder again.') from e
     for f, md5 in files.items():
         if (Path(run) / f).is_file() and file_md5(Path(run) / f) != md5:
             raise DataError(f'{Path(run) / f} is not the file {record} records: the `{MODEL_COMMANDS[model]}` that '

@@ -8,9 +8,10 @@ import hashlib, inspect, json, os, shutil, time
 from pathlib import Path
 from typing import NamedTuple
 import pandas as pd, torch
-from .data import (CLASSES, IMAGE_EXTS, PROB_COLUMNS, download_dataset, file_md5, find_local_dataset,
+from .data import (CLASSES, atomic_write, IMAGE_EXTS, PROB_COLUMNS, download_dataset, file_md5, find_local_dataset,
                                      limit_manifest, list_images, make_synthetic_dataset, manifest_data_root,
-                                     prepare_split, recapture_search_version, write_json, write_predictions, RunLock)
+                                     prepare_split, recapture_search_version, write_csv, write_json, write_predictions,
+                                     RunLock)
 from .data import PositiveInt, checked, parameter_annotations, value_problem
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
@@ -203,12 +204,13 @@ def split_stage(cfg: dict, run: Path, log=print) -> str:
         inputs = {'data': str(Path(data).resolve()), 'files': folder_fingerprint(data)}
     def action(fresh):
         d.mkdir(parents=True, exist_ok=True)
-        if cfg['manifest']: shutil.copy(src, d / 'manifest.csv'); write_json(info, d / 'manifest.json')
+        if cfg['manifest']:
+            atomic_write(d / 'manifest.csv', lambda p: shutil.copy(src, p)); write_json(info, d / 'manifest.json')
         else: prepare_split(data, d, tree=False, verbose=cfg['progress'], **stage_kwargs(cfg, 'split'))
         if cfg['limit']:
             full = pd.read_csv(d / 'manifest.csv', dtype=str)
-            full.to_csv(d / 'manifest_full.csv', index=False, lineterminator='\n')
-            limit_manifest(full, cfg['limit'], cfg['seed']).to_csv(d / 'manifest.csv', index=False, lineterminator='\n')
+            write_csv(full, d / 'manifest_full.csv')
+            write_csv(limit_manifest(full, cfg['limit'], cfg['seed']), d / 'manifest.csv')
     return run_stage(run, 'split', params, inputs, SPLIT_OUTPUTS, action, log, not cfg['resume'])
 
 # %% ../nbs/05_pipeline.ipynb #e8c640c8
