@@ -157,7 +157,8 @@ def run(args: argparse.Namespace):
     return result
 
 # %% ../nbs/06_cli.ipynb #49ec2c16
-USER_ERRORS = ('DataError', 'FileNotFoundError', 'ModelNotAvailableError', 'WeightsUnavailableError', 'ValueError')
+USER_ERRORS = ('DataError', 'FileNotFoundError', 'FolderInUseError', 'ModelNotAvailableError', 'WeightsUnavailableError',
+               'ValueError')
 
 def is_user_error(e: BaseException) -> bool:
     "Whether `e` is a mistake the user fixes from its message (its class or a base named in `USER_ERRORS`)."
@@ -180,8 +181,9 @@ def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
         return 1
     try: run(args)
     except KeyboardInterrupt:
-        print(f'\ninterrupted: run the same command again to resume (finished work is kept):\n'
-              f'  leukemia-detection {" ".join(argv)}', file=sys.stderr)
+        again = [a for a in argv if a != '--no-resume']      # the command that resumes rather than starts over
+        print(f'\ninterrupted: run this to resume (finished work is kept):\n'
+              f'  leukemia-detection {" ".join(again)}', file=sys.stderr)
         return 130
     except Exception as e:
         if not is_user_error(e) or os.environ.get('LEUKEMIA_DEBUG'): raise

@@ -8,7 +8,7 @@ import ctypes, json, math, os, platform, socket, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 import numpy as np, pandas as pd
 import torch, torchvision
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
-from .data import NonNegativeInt, PositiveFloat, PositiveInt, checked
+from .data import NonNegativeInt, PositiveFloat, PositiveInt, Range, checked
 from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, BatchAugment, DataError,
                                      atomic_write, classification_metrics, decode_images, file_md5, get_dataloaders,
                                      inspect_image, limit_manifest, list_images, load_manifest, manifest_data_root,
@@ -550,9 +550,9 @@ def train_cnn(
     out,                                   # run folder: history, learning curve, checkpoints, predictions
     arch: str = 'resnet50',                # any torchvision classifier: resnet18, efficientnet_b0, convnext_tiny, ...
     weights: str | None = 'imagenet',      # 'imagenet', 'none' (from scratch) or a checkpoint (run folder or file)
-    img_size: PositiveInt = 224,           # images are resized to img_size x img_size pixels
+    img_size: Annotated[int, Range(32)] = 224,  # images are resized to img_size x img_size pixels (ResNets downsample 32x)
     epochs: PositiveInt = 8,               # passes over the training images
-    batch_size: PositiveInt = 32,          # images per step, per process
+    batch_size: Annotated[int, Range(2)] = 32,  # images per step, per process (BatchNorm needs 2 or more)
     lr: PositiveFloat = 1e-4,              # Adam's learning rate
     seed: NonNegativeInt = 42,             # seed of the initialisation, the shuffle order and the augmentation
     patience: PositiveInt | None = None,   # stop after this many epochs without a better validation accuracy

@@ -20,15 +20,15 @@ __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'PositiveInt'
            'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX', 'SIFT_PARAMS', 'FEATURES_VERSION', 'MIN_INLIERS',
            'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD',
            'DataError', 'Range', 'value_problem', 'parameter_annotations', 'check_arguments', 'checked', 'atomic_write',
-           'write_json', 'write_csv', 'write_text', 'file_md5', 'pid_alive', 'RunLock', 'list_images', 'softmax',
-           'prediction_table', 'scored_rows', 'write_predictions', 'read_predictions', 'classification_metrics',
-           'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
-           'validate_images', 'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features',
-           'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'recapture_search_version',
-           'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats',
-           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root',
-           'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
-           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+           'write_json', 'write_csv', 'write_text', 'file_md5', 'pid_alive', 'FolderInUseError', 'RunLock',
+           'list_images', 'softmax', 'prediction_table', 'scored_rows', 'write_predictions', 'read_predictions',
+           'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
+           'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay', 'read_grey', 'sift_features',
+           'cached_features', 'image_features', 'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table',
+           'recapture_search_version', 'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats',
+           'plot_class_stats', 'check_fractions', 'split_dataset', 'cross_split_duplicates', 'link_tree',
+           'prepare_split', 'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
+           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -164,6 +164,10 @@ def pid_alive(pid: int) -> bool:
     except OSError: return True   # exists, but not ours to signal
     return True
 
+# %% ../nbs/00_data.ipynb #f2d22f26
+class FolderInUseError(RuntimeError):
+    "A run folder is held by another live process; the message names the process and the fix."
+
 # %% ../nbs/00_data.ipynb #d4e75a7b
 class RunLock:
     "Hold `folder/run.lock` for a `with` block: refused while another live process holds it; re-entrant in one process."
@@ -185,9 +189,9 @@ class RunLock:
                 text = self.path.read_text().strip() if self.path.is_file() else ''
                 pid = int(text) if text.isdigit() else 0
                 if pid and pid != os.getpid() and pid_alive(pid):
-                    raise RuntimeError(f'{self.path.parent} is in use by another leukemia-detection command (process '
-                                       f'{pid}). Fix: wait for it to finish, or use another output folder; delete '
-                                       f'{self.path} only if that process is not one.')
+                    raise FolderInUseError(f'{self.path.parent} is in use by another leukemia-detection command '
+                                           f'(process {pid}). Fix: wait for it to finish, or stop it; delete '
+                                           f'{self.path} only if process {pid} is not such a command.')
                 self.path.unlink(missing_ok=True)   # stale: its process is gone
         raise RuntimeError(f'Could not take {self.path}.')
 
@@ -443,7 +447,11 @@ def find_image_root(path, version: str = 'auto', max_depth: int = 5) -> Path:
         raise DataError(f"version must be 'auto', 'segmented' or 'original', not {version!r}")
     found = _class_roots(path, max_depth)
     if not found:
-        raise DataError(f'No folder under {path} holds the class folders {", ".join(CLASSES)}. '
+        near = max(((f, _class_dirs(f)) for f in [path, *sorted(path.rglob('*'))[:5000]] if f.is_dir()),
+                   key=lambda fc: len(fc[1]), default=(path, {}))
+        has = f' ({near[0]} has {", ".join(near[1])} but no {", ".join(c for c in CLASSES if c not in near[1])})' \
+            if near[1] else ''
+        raise DataError(f'No folder under {path} holds the class folders {", ".join(CLASSES)}{has}. '
                         'Fix: point --data at the unzipped Kaggle dataset (it has Original/ and Segmented/).')
     def named(v): return [f for f in found if f.name.lower() == v]
     if version != 'auto' and not named(version):
@@ -858,13 +866,20 @@ def _split_grouped(df: pd.DataFrame, rng: np.random.Generator, fractions) -> pd.
             dealt[g] = SPLITS[s]
     return df.group.map(dealt).astype(object)
 
+# %% ../nbs/00_data.ipynb #50a974d4
+def check_fractions(fractions):
+    "`ValueError` unless the train, val and test shares are each in [0, 1] and sum to 1."
+    if len(fractions) != 3 or any(not 0 <= f <= 1 for f in fractions) or not math.isclose(sum(fractions), 1.0):
+        raise ValueError(f'fractions (--fractions) must be three shares in [0, 1] that sum to 1 (train, val, test), '
+                         f'not {list(fractions)}. Fix: e.g. --fractions 0.7 0.15 0.15.')
+
 # %% ../nbs/00_data.ipynb #8faeba8f
 def split_dataset(df: pd.DataFrame, protocol: Literal['grouped', 'random'] = 'grouped', seed: int = 42,
                   fractions=(0.7, 0.15, 0.15)) -> pd.Series:
     "Split name per row of `df` (columns path, label, group), stratified by label, reproducible for a seed."
     if protocol not in ('grouped', 'random'):
         raise ValueError(f"protocol must be 'grouped' or 'random', not {protocol!r}")
-    if not math.isclose(sum(fractions), 1.0): raise ValueError(f'fractions must sum to 1, not {fractions}')
+    check_fractions(fractions)
     rng = np.random.default_rng(seed)
     return (_split_random if protocol == 'random' else _split_grouped)(df, rng, fractions)
 
@@ -989,6 +1004,7 @@ def prepare_split(
     verbose: bool = True,                 # print the summary
 ) -> pd.DataFrame:
     "Find, validate, audit and split the images under `data`; write the manifest, reports and `dataset/` tree to `out`."
+    check_fractions(fractions)                                     # before minutes of work, not after
     if str(data).lower() == 'kaggle' and not Path(data).exists(): data = download_dataset()
     root = find_image_root(data, version)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -1000,6 +1016,11 @@ def prepare_split(
     write_csv(manifest, out / 'manifest.csv')
     write_csv(evidence, out / 'duplicates.csv', float_format='%.4f')
     info = _split_info(manifest, root, _near_duplicate_root(root), protocol, seed, fractions, report, ignored)
+    two = evidence[evidence.kind == 'identical, two classes']
+    info['same_file_two_classes'] = two[['a', 'b']].values.tolist()
+    if len(two): warnings.warn(f'{len(two)} file(s) of {root} are filed under two classes, e.g. {two.a.iloc[0]} and '
+                               f'{two.b.iloc[0]}: both are kept, with their labels (listed in {out / "duplicates.csv"} '
+                               'and manifest.json). Fix: delete the wrongly filed copy and split again.', stacklevel=2)
     write_json(info, out / 'manifest.json')
     if tree: info['links'] = link_tree(manifest, root, out / 'dataset')
     if verbose:
@@ -1008,8 +1029,6 @@ def prepare_split(
               f'(largest {info["largest_group"]}); with a re-capture of their field in train, seed {seed}:')
         for p, lk in info['recaptures_in_train'].items():
             print(f'  {p:8s} split: val {lk["val"]:.1%}, test {lk["test"]:.1%}' + (' (this split)' * (p == protocol)))
-        two = evidence[evidence.kind == 'identical, two classes']
-        if len(two): print(f'WARNING: {len(two)} file(s) are filed under two classes; see duplicates.csv')
         print(_summary_table(manifest).to_string())
         print(f'wrote {out / "manifest.csv"}')
     return manifest
@@ -1149,7 +1168,8 @@ def get_dataloaders(manifest, batch_size: int = 32, size: int = 224, augment: Li
         tf = reference_transforms(s == 'train', size) if augment == 'sample' else None
         ds = ImageTensorDataset(decode_images(part.filepath, size), part.y.tolist(), tf)
         ds.frame = part.reset_index(drop=True)
-        loaders[s] = DataLoader(ds, batch_size=batch_size, shuffle=(s == 'train'),
+        alone = s == 'train' and len(part) % batch_size == 1   # BatchNorm cannot train on a batch of one image
+        loaders[s] = DataLoader(ds, batch_size=batch_size, shuffle=(s == 'train'), drop_last=alone,
                                 generator=torch.Generator().manual_seed(seed),
                                 num_workers=num_workers, persistent_workers=num_workers > 0)
     return loaders

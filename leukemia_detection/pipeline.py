@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_pipeline.ipynb #c0d7f8ad
 from __future__ import annotations
-import hashlib, inspect, json, os, shutil, time
+import hashlib, inspect, json, os, shutil, time, warnings
 from pathlib import Path
 from typing import NamedTuple
 import pandas as pd, torch
@@ -132,9 +132,17 @@ def stage_fingerprint(params: dict, inputs: dict) -> tuple[str, dict]:
 
 # %% ../nbs/05_pipeline.ipynb #698bf1b1
 def read_stages(run) -> dict:
-    "The stage records of a run folder (`RUN/stages.json`), {} if none."
+    "The stage records of a run folder (`RUN/stages.json`); {} if there are none, or (with a warning) if it is damaged."
     f = Path(run) / 'stages.json'
-    return json.loads(f.read_text()) if f.is_file() else {}
+    if not f.is_file(): return {}
+    try:
+        stages = json.loads(f.read_text())
+        if isinstance(stages, dict) and all(isinstance(r, dict) and isinstance(r.get('outputs'), dict)
+                                            and 'fingerprint' in r for r in stages.values()): return stages
+    except ValueError: pass                           # not JSON, or not UTF-8
+    warnings.warn(f'{f} is damaged: its records are ignored and every stage runs again, each resuming from its own '
+                  'checkpoint or cache.', stacklevel=2)
+    return {}
 
 # %% ../nbs/05_pipeline.ipynb #6da577da
 def _up_to_date(run: Path, rec: dict | None, fp: str, outputs) -> bool:
