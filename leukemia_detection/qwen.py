@@ -442,30 +442,34 @@ def cache_key(md5: str, settings: dict) -> str:
     return hashlib.sha256(json.dumps(dict(settings, md5=md5), sort_keys=True).encode()).hexdigest()[:32]
 
 # %% ../nbs/02_qwen.ipynb #9cd11d9f
+def _line_check(row: dict) -> str:
+    return hashlib.md5(json.dumps({k: v for k, v in row.items() if k != 'check'}, sort_keys=True).encode()).hexdigest()
+
 class ResultCache:
     "Per-image results kept in memory and, when `path` is given, appended to a JSON-lines file after every batch."
     def __init__(self, path=None):
         self.path, self.rows, self.n_bad_lines = (Path(path) if path else None), {}, 0
         if self.path is not None and self.path.is_file():
-            for line in self.path.read_text(encoding='utf-8').splitlines():
+            for line in self.path.read_text(encoding='utf-8', errors='replace').splitlines():
                 if not line.strip(): continue
                 try:
                     row = json.loads(line)
+                    if row.pop('check') != _line_check(row): raise ValueError('changed since it was written')
                     self.rows[row['key']] = row
-                except (json.JSONDecodeError, KeyError, TypeError): self.n_bad_lines += 1
+                except (ValueError, KeyError, TypeError, AttributeError): self.n_bad_lines += 1
 
     def __contains__(self, key): return key in self.rows
     def __getitem__(self, key): return self.rows[key]
     def __len__(self): return len(self.rows)
 
     def add(self, rows):
-        "Record `rows` (dicts with a `key`); with a file, append them and flush to disk before returning."
+        "Record `rows` (dicts with a `key`); with a file, append them (with a checksum) and flush to disk."
         rows = list(rows)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             torn = self.path.is_file() and self.path.stat().st_size > 0 and self.path.read_bytes()[-1:] != b'\n'
             with open(self.path, 'a', encoding='utf-8') as f:
-                f.write(('\n' if torn else '') + ''.join(json.dumps(r) + '\n' for r in rows))
+                f.write(('\n' if torn else '') + ''.join(json.dumps({**r, 'check': _line_check(r)}) + '\n' for r in rows))
                 f.flush(); os.fsync(f.fileno())
         for r in rows: self.rows[r['key']] = r
 
