@@ -421,9 +421,9 @@ def recalibrate_batchnorm(model: nn.Module, loader) -> nn.Module:
 
 # %% ../nbs/01_cnn.ipynb #b2a1c3d5
 def batchnorm_images(dataset, batch_size: int, seed: int) -> DataLoader:
-    "Batches `recalibrate_batchnorm` passes through the model: all of `dataset`, shuffled in an order fixed by `seed`."
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-
+    "Batches `recalibrate_batchnorm` passes through the model: `dataset` (but a last lone image), in an order fixed by `seed`."
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed),
+                      drop_last=len(dataset) % batch_size == 1)   # a batch of one image has no variance to measure
 
 # %% ../nbs/01_cnn.ipynb #8a477785
 @torch.no_grad()
