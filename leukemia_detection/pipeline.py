@@ -12,7 +12,7 @@ from .data import (CLASSES, atomic_write, IMAGE_EXTS, PROB_COLUMNS, download_dat
                                      limit_manifest, list_images, make_synthetic_dataset, manifest_data_root,
                                      prepare_split, recapture_search_version, write_csv, write_json, write_predictions,
                                      RunLock)
-from .data import PositiveInt, checked, parameter_annotations, value_problem
+from .data import NonNegativeInt, PositiveInt, checked, parameter_annotations, value_problem
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
 from .ensemble import Fusion
@@ -301,15 +301,18 @@ DEMO_SETTINGS = dict(arch='resnet18', weights=None, img_size=64, batch_size=16, 
 
 @checked
 def demo(
-    out='leukemia_demo',    # output folder
-    n_per_class: PositiveInt = 40, # synthetic images per class
-    epochs: PositiveInt = 4, # CNN epochs
-    log=print,              # where the stage messages go
-    **settings,             # any other run setting (RUN_SETTINGS), over DEMO_SETTINGS
+    out='leukemia_demo',                 # output folder
+    n_per_class: PositiveInt = 100,      # synthetic images per class
+    epochs: PositiveInt = 6,             # CNN epochs
+    image_size: PositiveInt = 128,       # side of the synthetic images, in pixels
+    recapture_every: NonNegativeInt = 0, # a new smear field every N images, the others shifted re-captures; 0: none
+    log=print,                           # where the stage messages go
+    **settings,                          # any other run setting (RUN_SETTINGS), over DEMO_SETTINGS
 ) -> dict:
     "The whole pipeline on synthetic images with a tiny CNN and the tiny offline VLM (no medical meaning)."
     out = Path(out); data = out / 'synthetic_data'
-    if not (data / 'README.txt').is_file(): make_synthetic_dataset(data, n_per_class=n_per_class, seed=0)
+    if not (data / 'README.txt').is_file():
+        make_synthetic_dataset(data, n_per_class, image_size, seed=0, recapture_every=recapture_every)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # tiny tensors: one thread is as fast, and does not collapse on a shared CPU (10x seen)
     try: status = run_pipeline(None, log, **{**DEMO_SETTINGS, 'epochs': epochs, **settings,
