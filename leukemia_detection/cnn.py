@@ -302,7 +302,7 @@ def predict_images(
     images: list[str],          # image files or folders of images; a folder named after a class gives the label
     out: str | None = None,     # CSV file for the prediction table (path, label, pred, one probability per class)
     tta: bool = False,          # average each image's probabilities over its 8 flips and quarter turns
-    batch_size: PositiveInt = 64, # images per forward pass
+    batch_size: PositiveInt = 64,  # images per forward pass
 ) -> pd.DataFrame:
     "Classify image files and folders with a trained CNN; write the prediction table to `out` and return it."
     paths = list_images(images)
@@ -421,7 +421,7 @@ def recalibrate_batchnorm(model: nn.Module, loader) -> nn.Module:
 
 # %% ../nbs/01_cnn.ipynb #b2a1c3d5
 def batchnorm_images(dataset, batch_size: int, seed: int) -> DataLoader:
-    "Batches `recalibrate_batchnorm` passes through the model: `dataset` (but a last lone image), in an order fixed by `seed`."
+    "Batches `recalibrate_batchnorm` passes through the model: `dataset` (less a last lone image), in `seed`'s order."
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed),
                       drop_last=len(dataset) % batch_size == 1)   # a batch of one image has no variance to measure
 
@@ -550,7 +550,7 @@ def train_cnn(
     out,                                   # run folder: history, learning curve, checkpoints, predictions
     arch: str = 'resnet50',                # any torchvision classifier: resnet18, efficientnet_b0, convnext_tiny, ...
     weights: str | None = 'imagenet',      # 'imagenet', 'none' (from scratch) or a checkpoint (run folder or file)
-    img_size: Annotated[int, Range(32)] = 224,  # images are resized to img_size x img_size pixels (ResNets downsample 32x)
+    img_size: Annotated[int, Range(32)] = 224,  # images are resized to img_size² pixels (ResNets downsample 32x)
     epochs: PositiveInt = 8,               # passes over the training images
     batch_size: Annotated[int, Range(2)] = 32,  # images per step, per process (BatchNorm needs 2 or more)
     lr: PositiveFloat = 1e-4,              # Adam's learning rate

@@ -998,7 +998,7 @@ def prepare_split(
     version: Literal['auto', 'segmented', 'original'] = 'auto',  # image version; 'auto': Segmented if present
     protocol: Literal['grouped', 'random'] = 'grouped',  # 'grouped': no duplicate group in two splits, or 'random'
     seed: NonNegativeInt = 42,            # seed of the shuffles
-    fractions: tuple[UnitFloat, UnitFloat, UnitFloat] = (0.7, 0.15, 0.15), # train, val, test shares
+    fractions: tuple[UnitFloat, UnitFloat, UnitFloat] = (0.7, 0.15, 0.15),  # train, val, test shares
     tree: bool = True,                    # write the dataset/{split}/{Class}/ tree of links
     feature_cache: str | None = None,     # folder of cached re-capture features; None: ~/.cache/leukemia_detection
     verbose: bool = True,                 # print the summary

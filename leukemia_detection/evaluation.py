@@ -498,7 +498,7 @@ def fuse_run(
 
 # %% ../nbs/04_evaluation.ipynb #9bb72571
 def check_fusion_inputs(run, folder=None):
-    "`DataError` when a file a run's fusion (`folder`, default RUN/fusion) was fit on, or its model's record, changed since."
+    "`DataError` when a file that the fusion in `folder` (default RUN/fusion) was fit on, or its record, changed since."
     run = Path(run); folder = Path(folder) if folder is not None else run / 'fusion'
     metrics = folder / 'metrics.json'
     inputs = json.loads(metrics.read_text()).get('inputs', {}) if metrics.is_file() else {}

@@ -469,7 +469,8 @@ class ResultCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             torn = self.path.is_file() and self.path.stat().st_size > 0 and self.path.read_bytes()[-1:] != b'\n'
             with open(self.path, 'a', encoding='utf-8') as f:
-                f.write(('\n' if torn else '') + ''.join(json.dumps({**r, 'check': _line_check(r)}) + '\n' for r in rows))
+                lines = ''.join(json.dumps({**r, 'check': _line_check(r)}) + '\n' for r in rows)
+                f.write(('\n' if torn else '') + lines)
                 f.flush(); os.fsync(f.fileno())
         for r in rows: self.rows[r['key']] = r
 
@@ -525,7 +526,8 @@ def classify_batch(vlm: VLM, images, method: str, prompt_text: str, shot_images,
 # %% ../nbs/02_qwen.ipynb #9ef54909
 @checked
 def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: str = 'morphology', shots=(),
-                    labels=None, names=None, batch_size: PositiveInt = 8, cache=None, seed: NonNegativeInt = 42, progress: bool = True,
+                    labels=None, names=None, batch_size: PositiveInt = 8, cache=None, seed: NonNegativeInt = 42,
+                    progress: bool = True,
                     score_end: bool = True, **sampling) -> pd.DataFrame:
     "Classify images with a VLM: the prediction table (+`n_unmatched` for `sample`); `sampling` goes to `sample_batch`."
     check_method(method)
