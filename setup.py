@@ -36,7 +36,8 @@ setuptools.setup(
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements,
-                    'finetune': shlex.split(cfg.get('finetune_requirements', ''))},   # LoRA fine-tuning of the VLM
+                    'finetune': shlex.split(cfg.get('finetune_requirements', '')),   # LoRA fine-tuning of the VLM
+                    'app': shlex.split(cfg.get('app_requirements', ''))},            # the web app (leukemia-detection serve)
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
