@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['MAX_ZIP_BYTES', 'SET_COLUMNS', 'THEME_FONTS', 'Predictor', 'expand_uploads', 'display_name', 'check_upload',
            'answers', 'classify_requests', 'gradio', 'banner', 'batch_table', 'class_scores', 'set_text',
-           'page_outputs', 'build_app', 'free_port', 'serve']
+           'gradcam_pairs', 'page_outputs', 'build_app', 'free_port', 'serve']
 
 # %% ../nbs/08_app.ipynb #a0000004
 import json, os, socket, tempfile, threading, zipfile
 from pathlib import Path
 from typing import Annotated
-import pandas as pd
-from .data import CLASSES, PROB_COLUMNS, DataError, PositiveInt, Range, checked, inspect_image, list_images
+import numpy as np, pandas as pd
+from .data import (CLASSES, PROB_COLUMNS, DataError, PositiveInt, Range, checked, inspect_image,
+                                     list_images, load_rgb)
 from .cnn import load_cnn, predict, gradcam_overlays, default_device
 from .qwen import classify_images, load_vlm
 from .evaluation import load_fusion, check_fusion_inputs, fused_table, DISCLAIMER, SYNTHETIC_BANNER
@@ -166,20 +167,27 @@ def set_text(answer: dict) -> str:
     return ' · '.join(parts)
 
 # %% ../nbs/08_app.ipynb #a0000028
-def page_outputs(predictor, files, max_files: int = 50) -> tuple:
+def gradcam_pairs(predictor, paths, names, size: int = 256) -> list[tuple]:
+    "Gallery items: each image (at most `size` px) followed by the CNN's Grad-CAM overlay, captioned with its class."
+    if predictor.cnn is None or not paths: return []
+    with predictor.lock: overlays, table = gradcam_overlays(predictor.cnn, paths)
+    items = []
+    for p, name, o, c in zip(paths, names, overlays, table.cam_class):
+        im = load_rgb(p); im.thumbnail((size, size))
+        items += [(np.asarray(im), name), (o, f'Grad-CAM: CNN → {c}')]
+    return items
+
+# %% ../nbs/08_app.ipynb #a000002b
+def page_outputs(predictor, files, out_dir, max_files: int = 50) -> tuple:
     "What the page shows for uploaded `files`: messages, fused/CNN/VLM charts of the first image, set, Grad-CAM, table, CSV."
-    out_dir = Path(tempfile.mkdtemp(prefix='leukemia_app_'))
     if not files: return ('Upload one or more images (or a zip of images).', None, None, None, '', [], None, None)
-    [results], table = classify_requests(predictor, [files], out_dir, max_files)
+    with tempfile.TemporaryDirectory() as tmp:
+        [results], table = classify_requests(predictor, [files], tmp, max_files)
+        ok = [a for a in results if 'error' not in a]
+        cams = gradcam_pairs(predictor, [] if table is None else table.path.tolist(), [a['file'] for a in ok])
     errors = [a['error'] for a in results if 'error' in a]
-    ok = [a for a in results if 'error' not in a]
-    cams = []
-    if table is not None and predictor.cnn is not None:
-        with predictor.lock: overlays, _ = gradcam_overlays(predictor.cnn, table.path.tolist())
-        cams = [(o, f'{a["file"]}: CNN → {a["probabilities"]["cnn"] and max(a["probabilities"]["cnn"], key=a["probabilities"]["cnn"].get)}')
-                for o, a in zip(overlays, ok)]
     df = batch_table(results)
-    csv = out_dir / 'predictions.csv'
+    csv = Path(tempfile.mkdtemp(dir=out_dir)) / 'predictions.csv'   # a folder each: the download keeps its name
     df.to_csv(csv, index=False)
     first = ok[0] if ok else {}
     msg = '\n'.join(f'- ❌ {e}' for e in errors) or f'{len(ok)} image(s) classified.'
@@ -188,12 +196,13 @@ def page_outputs(predictor, files, max_files: int = 50) -> tuple:
     return (msg, class_scores(first, 'fusion'), class_scores(first, 'cnn'), class_scores(first, 'vlm'),
             set_text(first), cams, df, str(csv))
 
-# %% ../nbs/08_app.ipynb #a000002b
+# %% ../nbs/08_app.ipynb #a000002e
 THEME_FONTS = dict(font=['system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])   # no web fonts: offline
 
 def build_app(predictor, max_files: int = 50, max_batch_size: int = 16):
     "The Gradio page and its `/predict` API for a loaded `Predictor`."
     gr = gradio()
+    out_dir = tempfile.mkdtemp(prefix='leukemia_app_')   # the CSV downloads
     with gr.Blocks(title='leukemia_detection', analytics_enabled=False) as app:
         gr.Markdown(f'# ALL blood-smear classification\n{banner(predictor.run)}', elem_id='banner')
         gr.Markdown(f'Run `{predictor.run}` · fusion: {predictor.fusion.describe()}. Upload images (PNG, JPEG, BMP, '
@@ -206,10 +215,11 @@ def build_app(predictor, max_files: int = 50, max_batch_size: int = 16):
             cnn = gr.Label(num_top_classes=len(CLASSES), label='CNN', visible='cnn' in predictor.fusion.models)
             vlm = gr.Label(num_top_classes=len(CLASSES), label='VLM', visible='vlm' in predictor.fusion.models)
         sets = gr.Markdown(elem_id='sets')
-        cams = gr.Gallery(label='CNN Grad-CAM (where the CNN looked)', columns=4, height='auto', elem_id='gradcam')
+        cams = gr.Gallery(label='Each image and its CNN Grad-CAM (where the CNN looked)', columns=6, height='auto',
+                          fit_columns=False, preview=False, object_fit='contain', elem_id='gradcam')
         table = gr.Dataframe(label='All files', elem_id='table', interactive=False)
         csv = gr.File(label='Download the table (CSV)', elem_id='csv')
-        button.click(lambda f: page_outputs(predictor, f, max_files), files,
+        button.click(lambda f: page_outputs(predictor, f, out_dir, max_files), files,
                      [message, fused, cnn, vlm, sets, cams, table, csv], api_name='page', concurrency_id='models')
         api_file, api_answer = gr.File(visible=False), gr.JSON(visible=False)
         api_button = gr.Button(visible=False)
@@ -220,14 +230,14 @@ def build_app(predictor, max_files: int = 50, max_batch_size: int = 16):
                          concurrency_id='models')
     return app
 
-# %% ../nbs/08_app.ipynb #a000002c
+# %% ../nbs/08_app.ipynb #a000002f
 def free_port(host: str = '127.0.0.1') -> int:
     "A TCP port nothing listens on at `host` now."
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
-# %% ../nbs/08_app.ipynb #a000002f
+# %% ../nbs/08_app.ipynb #a0000032
 @checked
 def serve(
     run: str | None = None,                        # run folder with a fusion (e.g. written by `demo`); required
