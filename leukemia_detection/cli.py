@@ -22,6 +22,7 @@ COMMANDS = {
     'run': 'leukemia_detection.pipeline:run_pipeline',
     'demo': 'leukemia_detection.pipeline:demo',
     'predict-fused': 'leukemia_detection.pipeline:predict_fused',
+    'audit': 'leukemia_detection.audit:audit_run',
 }
 
 # %% ../nbs/06_cli.ipynb #7f850605
