@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from torch.utils.data import DataLoader
 from .data import (CLASSES, MANIFEST_COLUMNS, PROB_COLUMNS, DataError, ImageTensorDataset, RunLock,
-                                     _overlay_corner, _sibling_version, decode_images, file_md5, image_stats,
+                                     _overlay_corner, atomic_write, _sibling_version, decode_images, file_md5, image_stats,
                                      load_manifest, manifest_data_root, write_csv, write_json, write_text)
 from .data import NonNegativeInt, PositiveInt, UnitFloat, checked
 from .cnn import load_cnn, predict, train_cnn
@@ -23,9 +23,9 @@ from .evaluation import (DISCLAIMER, MODEL_FILES, SYNTHETIC_BANNER, _figure, _pc
 __all__ = ['conformal_threshold', 'prediction_sets', 'set_summary', 'set_labels', 'accuracy_entry', 'paired_drop_ci',
            'overlay_region', 'paint_corner', 'cell_masks', 'mask_cells', 'corner_pixels', 'fit_predict_baseline',
            'run_frame', 'version_roots', 'version_manifest', 'write_masked_images', 'cnn_probabilities',
-           'intervention_images', 'intervention_results', 'feature_baselines', 'recipe_settings', 'trained_baselines',
-           'fused_split', 'conformal_audit', 'plot_audit', 'audit_headline', 'audit_report_blocks', 'audit_table',
-           'audit_run', 'add_prediction_sets', 'model_card', 'write_model_card']
+           'intervention_images', 'intervention_results', 'feature_baselines', 'recipe_settings', 'train_recipe',
+           'trained_baselines', 'fused_split', 'conformal_audit', 'plot_audit', 'audit_headline', 'audit_report_blocks',
+           'audit_table', 'audit_run', 'add_prediction_sets', 'model_card', 'write_model_card']
 
 # %% ../nbs/09_audit.ipynb #33ab4bde
 def conformal_threshold(p_true, coverage: float = 0.95) -> float:
@@ -97,10 +97,10 @@ def paint_corner(images: torch.Tensor) -> torch.Tensor:
     return _fill(images, region.expand(len(images), *region.shape))
 
 # %% ../nbs/09_audit.ipynb #982bdae1
-def cell_masks(segmented: torch.Tensor, threshold: int = 20) -> torch.Tensor:
-    "The cells (bool [N, H, W]): non-black pixels of the `Segmented` images, grown by one pixel, outside the overlay."
+def cell_masks(segmented: torch.Tensor, threshold: int = 8, grow: int = 4) -> torch.Tensor:
+    "The cells (bool [N, H, W]): non-black pixels of the `Segmented` images, grown by `grow` px, outside the overlay."
     cells = segmented.max(1).values > threshold
-    cells = torch.nn.functional.max_pool2d(cells[:, None].float(), 3, 1, 1)[:, 0] > 0
+    cells = torch.nn.functional.max_pool2d(cells[:, None].float(), 2 * grow + 1, 1, grow)[:, 0] > 0
     return cells & ~overlay_region(segmented.shape[-2:])
 
 # %% ../nbs/09_audit.ipynb #7310dd03
@@ -166,7 +166,7 @@ def write_masked_images(df: pd.DataFrame, roots: dict, version: str, out) -> pd.
         masked = mask_cells(images, cell_masks(decode_images([roots['segmented'] / p for p in part], side)))
         for p, x in zip(part, masked):
             f = (out / p).with_suffix('.png'); f.parent.mkdir(parents=True, exist_ok=True)
-            if not f.is_file(): Image.fromarray(x.permute(1, 2, 0).numpy()).save(f)
+            atomic_write(f, lambda t, x=x: Image.fromarray(x.permute(1, 2, 0).numpy()).save(t, format='PNG'))
             paths.append(f.relative_to(out).as_posix())
     return df.assign(path=paths)
 
@@ -225,20 +225,28 @@ def recipe_settings(run, epochs: int | None = None, img_size: int | None = None)
                 **{k: v for k, v in dict(epochs=epochs, img_size=img_size).items() if v is not None})
 
 # %% ../nbs/09_audit.ipynb #5d30a6c8
+def train_recipe(df: pd.DataFrame, root, out, recipe: dict, progress: bool = False) -> Path:
+    "Train `recipe` on the rows of `df` (images under `root`) into `out`; an earlier run resumes only if on the same."
+    out = Path(out); record = out / 'audit_recipe.json'
+    manifest = version_manifest(df, root, out / 'data')
+    now = dict(recipe, manifest_md5=file_md5(manifest))
+    same = record.is_file() and json.loads(record.read_text()) == json.loads(json.dumps(now))
+    write_json(now, record)
+    return train_cnn(manifest, out, resume=same, progress=progress, **recipe)
+
+# %% ../nbs/09_audit.ipynb #3f565984
 def trained_baselines(run, df, roots, version, out, recipe: dict, n_boot: int = 2000, seed: int = 0,
                       progress: bool = False) -> tuple[list, list]:
     "Train the recipe on cell-masked images and on the other version: (baseline rows, intervention rows)."
     out, te = Path(out), df[df.split == 'test']
     masked = write_masked_images(df, roots, version, out / 'masked_images')
-    m = train_cnn(version_manifest(masked, out / 'masked_images', out / 'masked_cnn' / 'data'), out / 'masked_cnn',
-                  progress=progress, **recipe)
+    m = train_recipe(masked, out / 'masked_images', out / 'masked_cnn', recipe, progress)
     P = read_predictions(m / 'predictions_test.csv')
     P = P.set_index('path').loc[masked[masked.split == 'test'].path]
     rows = [dict(baseline='CNN recipe on cell-masked images (background only)',
                  **accuracy_entry(te.y, P[PROB_COLUMNS].to_numpy().argmax(1), te.group, n_boot, seed))]
     other = next(v for v in roots if v != version)
-    o = train_cnn(version_manifest(df, roots[other], out / f'{other}_cnn' / 'data'), out / f'{other}_cnn',
-                  progress=progress, **recipe)
+    o = train_recipe(df, roots[other], out / f'{other}_cnn', recipe, progress)
     model = load_cnn(o)
     probs = {f'{other.capitalize()} model, as trained': cnn_probabilities(model, decode_images(
                  [roots[other] / p for p in te.path], recipe['img_size'])),
@@ -246,7 +254,7 @@ def trained_baselines(run, df, roots, version, out, recipe: dict, n_boot: int = 
                  [roots[version] / p for p in te.path], recipe['img_size']))}
     return rows, intervention_results(probs, te.y, te.group, n_boot, seed)
 
-# %% ../nbs/09_audit.ipynb #3f565984
+# %% ../nbs/09_audit.ipynb #cec8d8a0
 def fused_split(run, split: str) -> tuple[pd.DataFrame, np.ndarray]:
     "The rows (path, label, y) and the chosen fusion's probabilities of a split of the run."
     fusion = load_fusion(Path(run) / 'fusion')
@@ -254,7 +262,7 @@ def fused_split(run, split: str) -> tuple[pd.DataFrame, np.ndarray]:
     frame, probs = align_predictions(tables)
     return frame, fusion.predict_proba(probs)
 
-# %% ../nbs/09_audit.ipynb #cec8d8a0
+# %% ../nbs/09_audit.ipynb #5b5641fb
 def conformal_audit(run, coverage: float = 0.95) -> tuple[dict, pd.DataFrame]:
     "Calibrate prediction sets on the run's validation split; their figures on test, and the test table with sets."
     (fv, Pv), (ft, Pt) = fused_split(run, 'val'), fused_split(run, 'test')
@@ -266,7 +274,7 @@ def conformal_audit(run, coverage: float = 0.95) -> tuple[dict, pd.DataFrame]:
                 n_calibration=len(fv), fusion_md5=file_md5(Path(run) / 'fusion' / 'fusion.json'),
                 test=set_summary(sets, ft.y), refer_share=float(table.refer_to_expert.mean())), table
 
-# %% ../nbs/09_audit.ipynb #5b5641fb
+# %% ../nbs/09_audit.ipynb #c576f6f3
 def plot_audit(doc: dict, path=None):
     "Test accuracy with 95% intervals: the fusion, the CNN under each intervention, each baseline; chance marked."
     rows = [(f'fusion ({doc["fused"]["method"]})', doc['fused'])] + \
@@ -282,7 +290,7 @@ def plot_audit(doc: dict, path=None):
     ax.set_title('Shortcut audit' + (' (SYNTHETIC DEMO)' if doc.get('synthetic_demo') else ''))
     return _save(fig, path)
 
-# %% ../nbs/09_audit.ipynb #c576f6f3
+# %% ../nbs/09_audit.ipynb #41ea06da
 def _ci(r: dict, key: str = 'accuracy') -> str:
     lo, hi = r[f'{key}_ci95']
     return f'{_pct(r[key])} [{_pct(lo)} – {_pct(hi)}]'
@@ -300,7 +308,7 @@ def audit_headline(doc: dict) -> str:
             f'{_pct(c["test"]["single_label_share"])} single-class; {_pct(c["refer_share"])} of the test images '
             'would be referred to an expert.')
 
-# %% ../nbs/09_audit.ipynb #41ea06da
+# %% ../nbs/09_audit.ipynb #7f8ce0bd
 def audit_report_blocks(doc: dict, out) -> list:
     "The blocks of the audit report (`render_report`)."
     pct = lambda rows, keys: pd.DataFrame(rows).assign(**{k: lambda t, k=k: [_ci(r, k) for r in rows] for k in keys})
@@ -324,7 +332,7 @@ def audit_report_blocks(doc: dict, out) -> list:
              'probabilities; a set that is not exactly one class means "refer to an expert" (`conformal_test.csv`).'),
             ('table', sets), ('h2', 'Not measured here'), ('p', doc['not_measured'])]
 
-# %% ../nbs/09_audit.ipynb #7f8ce0bd
+# %% ../nbs/09_audit.ipynb #de13d8b5
 def audit_table(doc: dict) -> pd.DataFrame:
     "Every accuracy of the audit as numbers: kind, name, accuracy and interval, drop and interval."
     rows = [dict(kind='fusion', name=doc['fused']['method'], accuracy=doc['fused']['accuracy'],
@@ -336,7 +344,7 @@ def audit_table(doc: dict) -> pd.DataFrame:
                   drop_ci95_high=r['drop_ci95'][1]) for r in doc['interventions']]
     return pd.DataFrame(rows)
 
-# %% ../nbs/09_audit.ipynb #de13d8b5
+# %% ../nbs/09_audit.ipynb #4017672b
 @checked
 def audit_run(
     run=None,                                  # run folder with a trained CNN and a fusion (written by `run`)
@@ -388,7 +396,7 @@ def audit_run(
     if verbose: print(audit_headline(doc).replace('**', ''))
     return doc
 
-# %% ../nbs/09_audit.ipynb #fda69358
+# %% ../nbs/09_audit.ipynb #81a672d2
 def add_prediction_sets(table: pd.DataFrame, run) -> pd.DataFrame:
     "`table` (fused probabilities) with `prediction_set` and `refer_to_expert`, from the run's conformal calibration."
     f, fusion = Path(run) / 'audit' / 'audit.json', Path(run) / 'fusion' / 'fusion.json'
@@ -403,7 +411,7 @@ def add_prediction_sets(table: pd.DataFrame, run) -> pd.DataFrame:
     sets = prediction_sets(table[PROB_COLUMNS].to_numpy(float), c['threshold'])
     return table.assign(prediction_set=set_labels(sets), refer_to_expert=sets.sum(1) != 1)
 
-# %% ../nbs/09_audit.ipynb #7726d05b
+# %% ../nbs/09_audit.ipynb #bb8f6e61
 def _json(path) -> dict: return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
 def _leakage_lines(split: dict) -> list[str]:
@@ -417,7 +425,7 @@ def _leakage_lines(split: dict) -> list[str]:
                      f'{_pct(s["test"])} of test images have a re-capture of their field in train.')
     return lines
 
-# %% ../nbs/09_audit.ipynb #bb8f6e61
+# %% ../nbs/09_audit.ipynb #5a605f1e
 def _recipe_lines(cnn: dict, vlm: dict, fused: dict) -> list[str]:
     "The CNN's settings, the VLM's and the chosen fusion, as Markdown bullets."
     c = {k: cnn.get(k, '?') for k in ('arch', 'weights_init', 'img_size', 'epochs', 'epoch', 'batch_size', 'lr',
@@ -427,7 +435,7 @@ def _recipe_lines(cnn: dict, vlm: dict, fused: dict) -> list[str]:
             f'{c["epoch"]} on validation), batch {c["batch_size"]}, lr {c["lr"]}, {c["schedule"]} schedule, seed '
             f'{c["seed"]}.', f'- VLM: {v}.', f'- Fusion (chosen on validation): {fused["chosen"]["description"]}.']
 
-# %% ../nbs/09_audit.ipynb #5a605f1e
+# %% ../nbs/09_audit.ipynb #b19f81c9
 def _audit_lines(audit: dict) -> list[str]:
     "The shortcut audit and the prediction sets of a run, as Markdown."
     t = audit_table(audit)
@@ -440,7 +448,7 @@ def _audit_lines(audit: dict) -> list[str]:
             f'- On test: coverage {_pct(ct["coverage"])}, mean set size {ct["mean_set_size"]:.2f}, single-class '
             f'{_pct(ct["single_label_share"])}, referred to an expert {_pct(c["refer_share"])}.', '']
 
-# %% ../nbs/09_audit.ipynb #b19f81c9
+# %% ../nbs/09_audit.ipynb #3571547b
 def model_card(run) -> str:
     "The model card of a finished run (Markdown): data, split and leakage, recipe, metrics, audit, coverage, use, gaps."
     run = Path(run)
@@ -470,7 +478,7 @@ def model_card(run) -> str:
         *(_audit_lines(audit) if audit else []),
         '## Not measured', '', f'{gaps} No external test set: every figure comes from one laboratory\'s images.', ''])
 
-# %% ../nbs/09_audit.ipynb #3571547b
+# %% ../nbs/09_audit.ipynb #5ea5dda2
 def write_model_card(run) -> Path:
     "Write `model_card.md` into the run folder; return its path."
     path = Path(run) / 'model_card.md'
