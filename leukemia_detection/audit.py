@@ -298,12 +298,13 @@ def _ci(r: dict, key: str = 'accuracy') -> str:
 def audit_headline(doc: dict) -> str:
     "One paragraph: the fusion's test accuracy beside the baselines, the CNN's drops and the prediction sets."
     base = '; '.join(f'{r["baseline"]} {_ci(r)}' for r in doc['baselines'])
-    drops = '; '.join(f'{r["intervention"]} −{_ci(r, "drop")}' for r in doc['interventions'][1:]
+    pts = lambda r: f'{100 * r["drop"]:.1f} [{100 * r["drop_ci95"][0]:.1f} – {100 * r["drop_ci95"][1]:.1f}]'
+    drops = '; '.join(f'{r["intervention"]} {pts(r)}' for r in doc['interventions'][1:]
                       if not r['intervention'].endswith('as trained'))
     c = doc['conformal']
     return (f'Test accuracy of the chosen fusion **{_ci(doc["fused"])}** (majority class {_pct(doc["chance"])}). '
             f'Without seeing morphology: {base}. The CNN ({_pct(doc["interventions"][0]["accuracy"])} as trained) '
-            f'loses, in accuracy points: {drops}. Prediction sets for {_pct(c["target_coverage"])} coverage reach '
+            f'drops by (accuracy points, 95% interval): {drops}. Prediction sets for {_pct(c["target_coverage"])} coverage reach '
             f'{_pct(c["test"]["coverage"])} on test, {c["test"]["mean_set_size"]:.2f} classes per image on average, '
             f'{_pct(c["test"]["single_label_share"])} single-class; {_pct(c["refer_share"])} of the test images '
             'would be referred to an expert.')

@@ -343,7 +343,8 @@ def demo(
     try: status = run_pipeline(None, log, **{**DEMO_SETTINGS, 'epochs': epochs, **settings,
                                              'out': str(out), 'data': str(data), 'demo': True})
     finally: torch.set_num_threads(threads)
-    log(f'*** {SYNTHETIC_BANNER} ***\nopen {out / "fusion" / "report.html"}')
+    log(f'*** {SYNTHETIC_BANNER} ***\nopen {out / "fusion" / "report.html"}, {out / "audit" / "report.html"} '
+        f'(the shortcut audit, when it ran) and {out / "model_card.md"}')
     return status
 
 # %% ../nbs/05_pipeline.ipynb #9f8a57a8
