@@ -37,8 +37,8 @@ __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'rep
            'folder_label', 'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data',
            'lr_schedule', 'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
            'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
-           'plot_history', 'log_epoch', 'write_run_predictions', 'train_cnn', 'load_cnn', 'gradcam_layer',
-           'gradcam_overlays', 'plot_gradcam']
+           'plot_history', 'log_epoch', 'save_learning_curve', 'write_run_predictions', 'train_cnn', 'load_cnn',
+           'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
 
 # %% ../nbs/01_cnn.ipynb #4312d7e8
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -520,16 +520,21 @@ def plot_history(history: pd.DataFrame, title: str = '') -> Figure:
     return fig
 
 # %% ../nbs/01_cnn.ipynb #fed50808
-def log_epoch(out: Path, history: list[dict], epochs: int, improved: bool, title: str = '') -> str:
-    "Write `history.csv` and `learning_curve.png` for the epochs so far; return the last epoch's summary line."
-    hist = pd.DataFrame(history)
-    atomic_write(out / 'history.csv', lambda p: hist.to_csv(p, index=False, float_format='%.6g', lineterminator='\n'))
-    fig = plot_history(hist, title)
-    atomic_write(out / 'learning_curve.png', lambda p: fig.savefig(p, dpi=110, format='png'))
+def log_epoch(out: Path, history: list[dict], epochs: int, improved: bool) -> str:
+    "Write `history.csv` for the epochs so far; return the last epoch's summary line."
+    write_csv(pd.DataFrame(history), out / 'history.csv', float_format='%.6g')
     r = history[-1]
     return (f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.3f} | "
             f"val loss {r['val_loss']:.4f} acc {r['val_acc']:.3f}{' *' if improved else ''} | "
             f"{r['train_images_per_s']:.1f} img/s")
+
+
+# %% ../nbs/01_cnn.ipynb #329ad036
+def save_learning_curve(out: Path, history: list[dict], title: str = ''):
+    "Draw `history` (the rows of `history.csv`) as `learning_curve.png` in `out`."
+    fig = plot_history(pd.DataFrame(history), title)
+    atomic_write(out / 'learning_curve.png', lambda p: fig.savefig(p, dpi=110, format='png'))
+
 
 # %% ../nbs/01_cnn.ipynb #0c3d8ca4
 def write_run_predictions(model, loaders: dict, out: Path, tta: bool, mixed_precision: str, device) -> dict:
@@ -606,7 +611,7 @@ def train_cnn(
                 if state['improved']:
                     save_best(out, weights_now, {**config, 'epoch': epoch + 1, 'val_accuracy': row['val_acc'],
                                                  'val_loss': row['val_loss']})
-                line = log_epoch(out, history, epochs, state['improved'], f'{arch}, {out.name}')  # resume reads it
+                line = log_epoch(out, history, epochs, state['improved'])                          # resume reads it
                 save_checkpoint(out, weights_now, optimizer, scheduler, state, settings)       # commits the epoch
                 tqdm.write(line)
             accelerator.wait_for_everyone()
@@ -615,6 +620,7 @@ def train_cnn(
                                f'(best: epoch {state["best"]["epoch"]})')
                 break
         if main:   # the chosen (best) checkpoint predicts validation and, once, the test split
+            save_learning_curve(out, history, f'{arch}, {out.name}')
             final = accelerator.unwrap_model(model)
             best_md5 = json.loads((out / 'config.json').read_text())['weights_md5']
             final.load_state_dict(read_weights(out / 'best.safetensors', best_md5))
