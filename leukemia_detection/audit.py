@@ -457,14 +457,15 @@ def model_card(run) -> str:
     fused, audit = _json(run / 'fusion' / 'metrics.json'), _json(run / 'audit' / 'audit.json')
     if not fused: raise FileNotFoundError(f'{run / "fusion" / "metrics.json"} not found. Fix: finish the run first.')
     m = metrics_table(fused).reset_index()
-    m = m.assign(**{k: m[k].map(_pct) for k in ('test_acc', 'ci95_low', 'ci95_high')},
+    m = m.assign(chosen=m.chosen.map({True: '✓', False: ''}), val_acc_cv=m.val_acc_cv.map(lambda v: '' if pd.isna(v)
+                 else _pct(v)), **{k: m[k].map(_pct) for k in ('test_acc', 'ci95_low', 'ci95_high')},
                  **{k: m[k].map('{:.4f}'.format) for k in ('macro_f1', 'nll', 'ece', 'brier')})
     manifest = run / 'data' / 'manifest.csv'
     gaps = audit.get('not_measured') if audit else 'No shortcut audit was run (`leukemia-detection audit`).'
     return '\n'.join([
         f'# Model card: {run.name}', '', *([f'> **{SYNTHETIC_BANNER}**', ''] if fused.get('synthetic_demo') else []),
         '## Intended use', '',
-        f'{DISCLAIMER} Not a medical device: it has not been validated for clinical use and must not be used to '
+        f'{DISCLAIMER} It is not a medical device: it has not been validated for clinical use and must not be used to '
         'diagnose, screen or treat anyone. It is for research on the public ALL blood-smear images (Benign / Early / '
         'Pre / Pro, one laboratory): to compare models and to study their shortcuts.', '',
         '## Data', '',
