@@ -397,7 +397,7 @@ def audit_run(
     if verbose: print(audit_headline(doc).replace('**', ''))
     return doc
 
-# %% ../nbs/09_audit.ipynb #81a672d2
+# %% ../nbs/09_audit.ipynb #8672e493
 def add_prediction_sets(table: pd.DataFrame, run) -> pd.DataFrame:
     "`table` (fused probabilities) with `prediction_set` and `refer_to_expert`, from the run's conformal calibration."
     f, fusion = Path(run) / 'audit' / 'audit.json', Path(run) / 'fusion' / 'fusion.json'
@@ -412,7 +412,7 @@ def add_prediction_sets(table: pd.DataFrame, run) -> pd.DataFrame:
     sets = prediction_sets(table[PROB_COLUMNS].to_numpy(float), c['threshold'])
     return table.assign(prediction_set=set_labels(sets), refer_to_expert=sets.sum(1) != 1)
 
-# %% ../nbs/09_audit.ipynb #bb8f6e61
+# %% ../nbs/09_audit.ipynb #b19f81c9
 def _json(path) -> dict: return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
 def _leakage_lines(split: dict) -> list[str]:
@@ -426,7 +426,7 @@ def _leakage_lines(split: dict) -> list[str]:
                      f'{_pct(s["test"])} of test images have a re-capture of their field in train.')
     return lines
 
-# %% ../nbs/09_audit.ipynb #5a605f1e
+# %% ../nbs/09_audit.ipynb #3571547b
 def _recipe_lines(cnn: dict, vlm: dict, fused: dict) -> list[str]:
     "The CNN's settings, the VLM's and the chosen fusion, as Markdown bullets."
     c = {k: cnn.get(k, '?') for k in ('arch', 'weights_init', 'img_size', 'epochs', 'epoch', 'batch_size', 'lr',
@@ -436,7 +436,7 @@ def _recipe_lines(cnn: dict, vlm: dict, fused: dict) -> list[str]:
             f'{c["epoch"]} on validation), batch {c["batch_size"]}, lr {c["lr"]}, {c["schedule"]} schedule, seed '
             f'{c["seed"]}.', f'- VLM: {v}.', f'- Fusion (chosen on validation): {fused["chosen"]["description"]}.']
 
-# %% ../nbs/09_audit.ipynb #b19f81c9
+# %% ../nbs/09_audit.ipynb #5ea5dda2
 def _audit_lines(audit: dict) -> list[str]:
     "The shortcut audit and the prediction sets of a run, as Markdown."
     t = audit_table(audit)
@@ -449,7 +449,7 @@ def _audit_lines(audit: dict) -> list[str]:
             f'- On test: coverage {_pct(ct["coverage"])}, mean set size {ct["mean_set_size"]:.2f}, single-class '
             f'{_pct(ct["single_label_share"])}, referred to an expert {_pct(c["refer_share"])}.', '']
 
-# %% ../nbs/09_audit.ipynb #3571547b
+# %% ../nbs/09_audit.ipynb #aac5f2f0
 def model_card(run) -> str:
     "The model card of a finished run (Markdown): data, split and leakage, recipe, metrics, audit, coverage, use, gaps."
     run = Path(run)
@@ -480,7 +480,7 @@ def model_card(run) -> str:
         *(_audit_lines(audit) if audit else []),
         '## Not measured', '', f'{gaps} No external test set: every figure comes from one laboratory\'s images.', ''])
 
-# %% ../nbs/09_audit.ipynb #5ea5dda2
+# %% ../nbs/09_audit.ipynb #c06c1691
 def write_model_card(run) -> Path:
     "Write `model_card.md` into the run folder; return its path."
     path = Path(run) / 'model_card.md'
