@@ -2,8 +2,9 @@
 
     python bench/recapture_frame_size.py --data ../shared/data/leukemia-all --split runs/split_sift42
 
-For each frame size S the package's search runs unchanged except that SIFT sees the overlay-free, contrast-stretched
-frame resized to S px (keypoints mapped back to the 224-px frame, the translation tolerance scaled by 224/S). Printed
+For each frame size S the package's search runs with `SIFT_FRAME = S`: SIFT sees the overlay-free, contrast-stretched
+frame resized to S px (keypoints mapped back to the 224-px frame), and the translation tolerance is 1.5 px of that frame
+(1.5 * 224 / S px of the 224-px frame), as the package does for its own `SIFT_FRAME`. Printed
 per size: SIFT milliseconds per image (one thread, `--timing` images), keypoints per image, CPU seconds of the candidate
 and verification stage, the share of the second method's pairs (`second_method_pairs.csv`, written by
 `bench/recall_recaptures.py`) that fall in one group at 8 and at `MIN_INLIERS` distinct inliers, and the most inliers
@@ -13,22 +14,6 @@ import argparse, functools, time
 from pathlib import Path
 import numpy as np, pandas as pd, cv2
 import leukemia_detection.data as D
-
-
-def sift_at(size: int):
-    "`sift_features` with SIFT run on the frame resized to `size` px."
-    def features(grey, margin: float = 4.0):
-        g = D._stretch_contrast(D.remove_overlay(grey))
-        if size != g.shape[0]: g = cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA)
-        kps, desc = cv2.SIFT_create(**D.SIFT_PARAMS).detectAndCompute(g, None)
-        f = grey.shape[0] / size
-        xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2) * f
-        y0, x0 = D._overlay_corner(grey.shape)
-        keep = ~((xy[:, 1] > y0 - margin) & (xy[:, 0] > x0 - margin))
-        desc = np.zeros((0, 128), np.uint8) if desc is None else np.clip(np.round(desc), 0, 255).astype(np.uint8)
-        return dict(xy=xy[keep], size=np.array([k.size for k in kps], np.float32)[keep] * f,
-                    angle=np.array([k.angle for k in kps], np.float32)[keep], desc=desc[keep])
-    return features
 
 
 def recall(tab, md5s, labels, paths, second, threshold) -> tuple[float, int]:
@@ -61,13 +46,13 @@ def main(argv=None):
     md5s, labels = [D.file_md5(p) for p in paths], m.label.tolist()
     second = pd.read_csv(a.second)
     units = pd.DataFrame({'md5': md5s, 'label': labels}).drop_duplicates().sort_values(['label', 'md5'])
-    tol = D.verify_pair.__defaults__[0]
-    verify, sift = D.verify_pair, D.sift_features
+    verify, frame = D.verify_pair, D.SIFT_FRAME
+    tol = verify.__defaults__[0] * frame / 224                 # in px of SIFT's own frame
     print('| SIFT frame | ms/image | keypoints | pairs stage CPU s | recall, >= 8 | recall, >= '
           f'{D.MIN_INLIERS} | null max ({a.null} pairs) |\n|---|---|---|---|---|---|---|', flush=True)
     try:
         for size in a.sizes:
-            D.sift_features = sift_at(size)
+            D.SIFT_FRAME = size
             D.verify_pair = functools.partial(verify, tol=tol * 224 / size)
             grey = [D._stretch_contrast(D.remove_overlay(D.read_grey(p))) for p in paths[::len(paths) // a.timing]]
             grey = [g if size == 224 else cv2.resize(g, (size, size), interpolation=cv2.INTER_AREA) for g in grey]
@@ -86,8 +71,8 @@ def main(argv=None):
                 if lab[i] != lab[j]: null.append(D.verify_pair(feats[md5s[i]], feats[md5s[j]])['inliers'])
             print(f'| {size} px | {ms:.1f} | {np.mean(n):.0f} | {cpu:.0f} | {r8[0]:.1%} ({r8[1]}) | {r[0]:.1%} ({r[1]}) '
                   f'| {max(null)} |', flush=True)
-    finally: D.verify_pair, D.sift_features = verify, sift
-    print(f'{len(second)} pairs of the second method; {len(md5s)} images; tolerance {tol} px at 224 px, scaled')
+    finally: D.verify_pair, D.SIFT_FRAME = verify, frame
+    print(f'{len(second)} pairs of the second method; {len(md5s)} images; tolerance {tol:.2f} px of the SIFT frame')
 
 
 if __name__ == '__main__': main()

@@ -17,18 +17,19 @@ from torchvision.transforms import v2
 
 # %% auto #0
 __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'PositiveInt', 'NonNegativeInt', 'PositiveFloat', 'UnitFloat',
-           'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX', 'SIFT_PARAMS', 'FEATURES_VERSION', 'MIN_INLIERS',
-           'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'DataError', 'Range', 'value_problem', 'parameter_annotations', 'check_arguments', 'checked', 'atomic_write',
-           'write_json', 'write_csv', 'write_text', 'file_md5', 'pid_alive', 'FolderInUseError', 'RunLock',
-           'list_images', 'softmax', 'prediction_table', 'scored_rows', 'write_predictions', 'read_predictions',
-           'classification_metrics', 'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images',
-           'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay', 'read_grey', 'sift_features',
-           'cached_features', 'image_features', 'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table',
-           'recapture_search_version', 'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats',
-           'plot_class_stats', 'check_fractions', 'split_dataset', 'cross_split_duplicates', 'link_tree',
-           'prepare_split', 'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
-           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+           'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX', 'SIFT_PARAMS', 'SIFT_FRAME', 'FEATURES_VERSION',
+           'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS', 'IMAGENET_MEAN',
+           'IMAGENET_STD', 'DataError', 'Range', 'value_problem', 'parameter_annotations', 'check_arguments', 'checked',
+           'atomic_write', 'write_json', 'write_csv', 'write_text', 'file_md5', 'pid_alive', 'FolderInUseError',
+           'RunLock', 'list_images', 'softmax', 'prediction_table', 'scored_rows', 'write_predictions',
+           'read_predictions', 'classification_metrics', 'make_synthetic_dataset', 'download_dataset',
+           'find_image_root', 'scan_images', 'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay',
+           'read_grey', 'sift_features', 'cached_features', 'image_features', 'overlap_fraction', 'verify_pair',
+           'candidate_pairs', 'recapture_table', 'recapture_search_version', 'cached_recapture_table',
+           'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats', 'check_fractions',
+           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root',
+           'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
+           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -575,17 +576,23 @@ def read_grey(path, size: int = 224) -> np.ndarray:
 
 # %% ../nbs/00_data.ipynb #bd3dc532
 SIFT_PARAMS = dict(nfeatures=0, nOctaveLayers=3, contrastThreshold=0.04, edgeThreshold=10, sigma=1.6)
-FEATURES_VERSION = 2   # raised whenever the code from image to features changes what it gives (2: overlay patch)
+SIFT_FRAME = 160       # px: SIFT sees the 224-px frame resized to this (its first octave doubles it); see *Speed*
+FEATURES_VERSION = 3   # raised whenever the code from image to features changes what it gives (3: 160-px SIFT frame)
 
 def sift_features(grey: np.ndarray, margin: float = 4.0) -> dict:
-    "SIFT keypoints (xy, size, angle, uint8 descriptor) of `grey` without its overlay, none within `margin` px of it."
-    kps, desc = cv2.SIFT_create(**SIFT_PARAMS).detectAndCompute(_stretch_contrast(remove_overlay(grey)), None)
-    xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+    """SIFT keypoints (xy, size, angle, uint8 descriptor) of `grey` without its overlay, none within `margin` px of it;
+    found on the frame resized to `SIFT_FRAME` px, positions and sizes given in `grey`'s pixels."""
+    g = _stretch_contrast(remove_overlay(grey))
+    f = g.shape[0] / SIFT_FRAME
+    if f != 1: g = cv2.resize(g, (SIFT_FRAME, SIFT_FRAME), interpolation=cv2.INTER_AREA)
+    kps, desc = cv2.SIFT_create(**SIFT_PARAMS).detectAndCompute(g, None)
+    xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2) * f
     y0, x0 = _overlay_corner(grey.shape)
     keep = ~((xy[:, 1] > y0 - margin) & (xy[:, 0] > x0 - margin))
     desc = np.zeros((0, 128), np.uint8) if desc is None else np.clip(np.round(desc), 0, 255).astype(np.uint8)
-    return dict(xy=xy[keep], size=np.array([k.size for k in kps], np.float32)[keep],
+    return dict(xy=xy[keep], size=np.array([k.size for k in kps], np.float32)[keep] * f,
                 angle=np.array([k.angle for k in kps], np.float32)[keep], desc=desc[keep])
+
 
 # %% ../nbs/00_data.ipynb #c85c1a8b
 def _cache_folder(cache) -> Path:
@@ -616,7 +623,7 @@ def cached_features(path, md5: str, folder: Path | None) -> dict:
 # %% ../nbs/00_data.ipynb #d82f9352
 def image_features(paths, md5s, cache=None, workers: int = 2) -> dict:
     "md5 → features of each distinct file (computed once, on `workers` threads, cached under `cache`)."
-    folder = _cache_folder(cache) / f'sift-{_params_key(SIFT_PARAMS, OVERLAY_BOX, FEATURES_VERSION)}'
+    folder = _cache_folder(cache) / f'sift-{_params_key(SIFT_PARAMS, SIFT_FRAME, OVERLAY_BOX, FEATURES_VERSION)}'
     folder.mkdir(parents=True, exist_ok=True)
     first = {}
     for p, m in zip(paths, md5s): first.setdefault(m, p)
@@ -657,8 +664,9 @@ def overlap_fraction(dx: float, dy: float, size: int = 224) -> float:
     return float(max(0.0, size - abs(dx)) * max(0.0, size - abs(dy)) / size ** 2)
 
 # %% ../nbs/00_data.ipynb #5bfb0ed6
-def verify_pair(fa: dict, fb: dict, tol: float = 1.5) -> dict:
-    "Evidence that b shows a's field moved: distinct inliers of one translation, the shift (b = a + shift), overlap."
+def verify_pair(fa: dict, fb: dict, tol: float = 1.5 * 224 / SIFT_FRAME) -> dict:
+    """Evidence that b shows a's field moved: distinct inliers of one translation, the shift (b = a + shift), overlap.
+    `tol`: px of the 224 frame that matches may disagree by (1.5 px of SIFT's own frame)."""
     ra, rb = _rootsift(fa['desc']), _rootsift(fb['desc'])
     if len(ra) == 0 or len(rb) == 0: return dict(inliers=0, shift_x=0.0, shift_y=0.0, overlap=1.0)
     S = ra @ rb.T
@@ -670,7 +678,7 @@ def verify_pair(fa: dict, fb: dict, tol: float = 1.5) -> dict:
                 overlap=overlap_fraction(dx, dy))
 
 # %% ../nbs/00_data.ipynb #a86d529b
-MIN_INLIERS = 10  # twice the most distinct inliers seen in 298,022 unrelated pairs of the real images (5)
+MIN_INLIERS = 10  # twice the most unrelated pairs of the real images ever shared (5 in 298,022; 224-px frame)
 
 # %% ../nbs/00_data.ipynb #3c2011b2
 def _pca(x: np.ndarray, dims: int, sample: int = 20000, seed: int = 0) -> np.ndarray:
@@ -734,7 +742,7 @@ def recapture_table(feats: dict, units: pd.DataFrame, workers: int = 2) -> pd.Da
 # %% ../nbs/00_data.ipynb #a7aa4a85
 def recapture_search_version() -> str:
     "Short hash of every setting of the re-capture search: it changes whenever the groups it finds could."
-    return _params_key(SIFT_PARAMS, OVERLAY_BOX, FEATURES_VERSION, MIN_INLIERS, candidate_pairs.__defaults__,
+    return _params_key(SIFT_PARAMS, SIFT_FRAME, OVERLAY_BOX, FEATURES_VERSION, MIN_INLIERS, candidate_pairs.__defaults__,
                        verify_pair.__defaults__)
 
 # %% ../nbs/00_data.ipynb #b0e64b4e
