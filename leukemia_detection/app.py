@@ -8,7 +8,7 @@ __all__ = ['MAX_ZIP_BYTES', 'SET_COLUMNS', 'THEME_FONTS', 'Predictor', 'expand_u
            'gradcam_pairs', 'page_outputs', 'build_app', 'free_port', 'serve']
 
 # %% ../nbs/08_app.ipynb #a0000004
-import json, os, socket, tempfile, threading, zipfile
+import json, os, socket, tempfile, threading, warnings, zipfile
 from pathlib import Path
 from typing import Annotated
 import numpy as np, pandas as pd
@@ -18,6 +18,7 @@ from .cnn import load_cnn, predict, gradcam_overlays, default_device
 from .qwen import classify_images, load_vlm
 from .evaluation import load_fusion, check_fusion_inputs, fused_table, DISCLAIMER, SYNTHETIC_BANNER
 from .pipeline import vlm_settings
+from .audit import add_prediction_sets
 
 # %% ../nbs/08_app.ipynb #a0000009
 class Predictor:
@@ -49,7 +50,10 @@ class Predictor:
     def __call__(self, paths) -> pd.DataFrame:
         paths = list_images(paths)
         probs = self.probabilities(paths)
-        return fused_table(paths, [''] * len(paths), self.fusion.predict_proba(probs), probs)
+        table = fused_table(paths, [''] * len(paths), self.fusion.predict_proba(probs), probs)
+        with warnings.catch_warnings():   # a run without conformal calibration: no sets, said once by `serve`
+            warnings.simplefilter('ignore')
+            return add_prediction_sets(table, self.run)
 
 # %% ../nbs/08_app.ipynb #a000000c
 MAX_ZIP_BYTES = 2 << 30   # uncompressed size a zip may expand to
@@ -98,8 +102,8 @@ def answers(table: pd.DataFrame) -> list[dict]:
         a = dict(file=display_name(r['path']), pred=r['pred'],
                  probabilities={'fusion': {c: float(r[f'p_{c}']) for c in CLASSES},
                                 **{m: {c: float(r[f'{m}_p_{c}']) for c in CLASSES} for m in models}})
-        for k in SET_COLUMNS:
-            if k in r: a[k] = r[k].item() if hasattr(r[k], 'item') else r[k]
+        if 'prediction_set' in r: a['prediction_set'] = r['prediction_set'].split('|') if r['prediction_set'] else []
+        if 'refer_to_expert' in r: a['refer_to_expert'] = bool(r['refer_to_expert'])
         out.append(a)
     return out
 
@@ -260,6 +264,8 @@ def serve(
         print('--share: no public link could be made (no internet?); the app is local only.')
     print(f'serving {run} at {app.local_url}' + (f' and {app.share_url}' if app.share_url else '') +
           f' — {DISCLAIMER}')
+    if not (Path(run) / 'audit' / 'audit.json').is_file():
+        print(f'no prediction sets: {run} has no conformal calibration (leukemia-detection audit --run {run} adds it)')
     if wait:
         try: app.block_thread()
         finally: app.close()

@@ -23,6 +23,7 @@ COMMANDS = {
     'demo': 'leukemia_detection.pipeline:demo',
     'predict-fused': 'leukemia_detection.pipeline:predict_fused',
     'serve': 'leukemia_detection.app:serve',
+    'audit': 'leukemia_detection.audit:audit_run',
 }
 
 # %% ../nbs/06_cli.ipynb #7f850605

@@ -12,19 +12,22 @@ from .data import (CLASSES, atomic_write, IMAGE_EXTS, PROB_COLUMNS, download_dat
                                      limit_manifest, list_images, make_synthetic_dataset, manifest_data_root,
                                      prepare_split, recapture_search_version, write_csv, write_json, write_predictions,
                                      RunLock)
-from .data import NonNegativeInt, PositiveInt, checked, parameter_annotations, value_problem
+from .data import DataError, NonNegativeInt, PositiveInt, checked, parameter_annotations, value_problem
 from .cnn import predict, train_cnn
 from .qwen import classify_images, run_vlm
 from .ensemble import Fusion
 from .evaluation import (MODEL_FILES, SYNTHETIC_BANNER, check_fusion_inputs, fuse_run, fused_table,
                                            load_fusion, print_summary)
+from .audit import (add_prediction_sets, audit_headline, audit_run, version_roots,
+                                      write_model_card)
 
 # %% auto #0
 __all__ = ['STAGE_FUNCTIONS', 'FORWARDED', 'WIRED', 'SHARED', 'RENAMED', 'RUN_SETTINGS', 'RUN_DEFAULTS', 'SPLIT_OUTPUTS',
-           'CNN_OUTPUTS', 'VLM_OUTPUTS', 'FUSE_OUTPUTS', 'DEMO_SETTINGS', 'run_options', 'stage_parameters', 'Setting',
-           'run_settings', 'load_config', 'resolve_config', 'folder_fingerprint', 'stage_fingerprint', 'read_stages',
-           'run_stage', 'stage_kwargs', 'resolve_data', 'split_stage', 'cnn_stage', 'vlm_stage', 'fuse_stage',
-           'run_pipeline', 'demo', 'vlm_settings', 'model_probabilities', 'predict_fused']
+           'CNN_OUTPUTS', 'VLM_OUTPUTS', 'FUSE_OUTPUTS', 'AUDIT_OUTPUTS', 'DEMO_SETTINGS', 'run_options',
+           'stage_parameters', 'Setting', 'run_settings', 'load_config', 'resolve_config', 'folder_fingerprint',
+           'stage_fingerprint', 'read_stages', 'run_stage', 'stage_kwargs', 'resolve_data', 'split_stage', 'cnn_stage',
+           'vlm_stage', 'fuse_stage', 'audit_stage', 'run_pipeline', 'demo', 'vlm_settings', 'model_probabilities',
+           'predict_fused']
 
 # %% ../nbs/05_pipeline.ipynb #5b6a2a32
 def run_options(
@@ -39,12 +42,13 @@ def run_options(
     "The pipeline's own settings; the stages' settings are their functions' parameters."
 
 # %% ../nbs/05_pipeline.ipynb #153af0ee
-STAGE_FUNCTIONS = {'run': run_options, 'split': prepare_split, 'cnn': train_cnn, 'vlm': run_vlm, 'fuse': fuse_run}
+STAGE_FUNCTIONS = {'run': run_options, 'split': prepare_split, 'cnn': train_cnn, 'vlm': run_vlm, 'fuse': fuse_run,
+                   'audit': audit_run}
 FORWARDED = {'vlm': classify_images}   # where a stage function's **kwargs go
 WIRED = {'split': ('tree', 'verbose', 'feature_cache'), 'cnn': ('resume', 'data_root', 'limit', 'progress'),
          'vlm': ('splits', 'cache', 'data_root', 'limit', 'progress', 'labels', 'names'),
-         'fuse': ('out', 'models', 'banner', 'verbose')}
-SHARED = ('seed',)                      # one value for every stage that takes it
+         'fuse': ('out', 'models', 'banner', 'verbose'), 'audit': ('run', 'out', 'verbose')}
+SHARED = ('seed', 'n_boot')             # one value for every stage that takes it
 RENAMED = {('vlm', 'model'): 'vlm'}     # `vlm='none'` turns the VLM stage off
 
 def stage_parameters(stage: str) -> list:
@@ -259,6 +263,22 @@ def fuse_stage(cfg: dict, run: Path, models: list, log=print) -> str:
                      {f: run / f for m in models for f in MODEL_FILES[m]}, FUSE_OUTPUTS, action, log,
                      not cfg['resume'])
 
+# %% ../nbs/05_pipeline.ipynb #58b19e14
+AUDIT_OUTPUTS = [f'audit/{f}' for f in ('audit.json', 'audit_table.csv', 'conformal_test.csv', 'report.md',
+                                        'report.html')]
+
+def audit_stage(cfg: dict, run: Path, log=print) -> str:
+    "The `audit` stage: `audit_run` on RUN's CNN and fusion; off (logged) when the data lacks one image version."
+    try: roots = version_roots(run)
+    except DataError as e:
+        log(f'[audit] off: {e}'); return 'off'
+    kw = stage_kwargs(cfg, 'audit')
+    def action(fresh): audit_run(run, verbose=False, **kw)
+    inputs = {f: run / f for f in ('data/manifest.csv', 'config.json', 'best.safetensors', 'fusion/fusion.json',
+                                   'fusion/metrics.json', 'manifest_used.csv') if (run / f).is_file()}
+    inputs.update({f'{v}_files': folder_fingerprint(r) for v, r in roots.items()})
+    return run_stage(run, 'audit', kw, inputs, AUDIT_OUTPUTS, action, log, not cfg['resume'])
+
 # %% ../nbs/05_pipeline.ipynb #406a7062
 def _absolute_paths(cfg: dict) -> dict:
     for k in ('out', 'data', 'manifest', 'weights'):
@@ -271,7 +291,7 @@ def run_pipeline(
     log=print,     # where the stage messages go
     **settings,    # any key of RUN_SETTINGS: `run_options`' parameters and the stage functions'
 ) -> dict:
-    "Split → CNN → VLM → fusion → report in one run folder, each stage skipped when up to date. Returns stage → status."
+    "Split → CNN → VLM → fusion → audit → model card in one run folder, stages skipped when up to date; stage → status."
     cfg = resolve_config(config, **settings)
     run = Path(cfg['out']).expanduser().resolve(); run.mkdir(parents=True, exist_ok=True)
     cfg = _absolute_paths(cfg)
@@ -282,7 +302,12 @@ def run_pipeline(
         status = dict(split=split_stage(cfg, run, log), cnn=cnn_stage(cfg, run, log),
                       vlm=vlm_stage(cfg, run, log) if use_vlm else 'off')
         status['fuse'] = fuse_stage(cfg, run, ['cnn', 'vlm'] if use_vlm else ['cnn'], log)
+        status['audit'] = audit_stage(cfg, run, log)
+        write_model_card(run)
     print_summary(json.loads((run / 'fusion' / 'metrics.json').read_text()), run / 'fusion')
+    audit = run / 'audit' / 'audit.json'
+    if audit.is_file(): print(audit_headline(json.loads(audit.read_text())).replace('**', '') +
+                              f'\naudit: {run / "audit" / "report.md"}; model card: {run / "model_card.md"}')
     return status
 
 run_pipeline.__signature__ = inspect.Signature(
@@ -297,7 +322,7 @@ run_pipeline.__param_sources__ = [
 
 # %% ../nbs/05_pipeline.ipynb #a29c3f4a
 DEMO_SETTINGS = dict(arch='resnet18', weights=None, img_size=64, batch_size=16, lr=1e-3, vlm='tiny', n_boot=500,
-                     progress=False)
+                     train_baselines=False, progress=False)
 
 @checked
 def demo(
@@ -318,7 +343,8 @@ def demo(
     try: status = run_pipeline(None, log, **{**DEMO_SETTINGS, 'epochs': epochs, **settings,
                                              'out': str(out), 'data': str(data), 'demo': True})
     finally: torch.set_num_threads(threads)
-    log(f'*** {SYNTHETIC_BANNER} ***\nopen {out / "fusion" / "report.html"}')
+    log(f'*** {SYNTHETIC_BANNER} ***\nopen {out / "fusion" / "report.html"}, {out / "audit" / "report.html"} '
+        f'(the shortcut audit, when it ran) and {out / "model_card.md"}')
     return status
 
 # %% ../nbs/05_pipeline.ipynb #9f8a57a8
@@ -373,6 +399,7 @@ def predict_fused(
                                 progress)
     labels = [p.parent.name if p.parent.name in CLASSES else '' for p in paths]
     table = fused_table(paths, labels, fusion.predict_proba(probs), probs)
+    table = add_prediction_sets(table, run)         # the conformal set of each image, and the refer flag
     table.attrs['fusion'] = fusion.describe()
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
