@@ -2,9 +2,9 @@
 
 Makes a demo run (or uses `--run`), starts `leukemia_detection.app.serve` on a free port of 127.0.0.1, and sends
 `--requests` requests at once from as many threads with `gradio_client` (one image each, the run's synthetic images in
-turn). Checks every answer against `predict_fused` for its image (same class, probabilities within 1e-9), and prints
-the p50 and p95 latency (send to answer, per request), the wall time and the throughput, and the machine load before
-and after. The queue batches concurrent requests (`max_batch_size`), so one pass of the models answers several.
+turn). Checks every answer against `predict_fused` for its image (same class, prediction set and refer flag where the
+run has them, probabilities within 1e-9), and prints the p50 and p95 latency (send to answer, per request), the wall
+time and the throughput, and the machine load before and after. The queue batches concurrent requests (`max_batch_size`), so one pass of the models answers several.
 
     OMP_NUM_THREADS=1 python bench/bench_app.py --out runs/bench_app
     OMP_NUM_THREADS=1 python bench/bench_app.py --run runs/bench_app/demo --requests 50 --rounds 3
@@ -47,7 +47,8 @@ def main(argv=None):
             walls.append(time.perf_counter() - t0)
             for (r, s), want in zip(got, expected):
                 latencies.append(s)
-                ok = (len(r) == 1 and r[0]['pred'] == want['pred'] and r[0]['file'] == want['file'] and all(
+                ok = (len(r) == 1 and all(r[0].get(k) == want.get(k) for k in ('file', 'pred', 'prediction_set',
+                                                                               'refer_to_expert')) and all(
                       abs(r[0]['probabilities'][m][c] - p) < 1e-9 for m, ps in want['probabilities'].items()
                       for c, p in ps.items()))
                 wrong += not ok
