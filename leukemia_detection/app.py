@@ -14,10 +14,10 @@ from typing import Annotated
 import numpy as np, pandas as pd
 from .data import (CLASSES, PROB_COLUMNS, DataError, PositiveInt, Range, checked, inspect_image,
                                      list_images, load_rgb)
-from .cnn import load_cnn, predict, gradcam_overlays, default_device
-from .qwen import classify_images, load_vlm
+from .cnn import load_cnn, gradcam_overlays, default_device
+from .qwen import load_vlm
 from .evaluation import load_fusion, check_fusion_inputs, fused_table, DISCLAIMER, SYNTHETIC_BANNER
-from .pipeline import vlm_settings
+from .pipeline import model_probabilities, vlm_settings
 from .audit import add_prediction_sets
 
 # %% ../nbs/08_app.ipynb #a0000009
@@ -27,8 +27,6 @@ class Predictor:
         self.run = Path(run)
         self.fusion = load_fusion(self.run / 'fusion')
         check_fusion_inputs(self.run)
-        cfg = self.run / 'run_config.json'
-        self.config = json.loads(cfg.read_text()) if cfg.is_file() else {}
         self.cnn = load_cnn(self.run, default_device()) if 'cnn' in self.fusion.models else None
         self.vlm = None
         if 'vlm' in self.fusion.models:
@@ -37,15 +35,10 @@ class Predictor:
         self.batch_size, self.lock = batch_size, threading.Lock()
 
     def probabilities(self, paths) -> dict:
-        "Each model's probabilities `[N, 4]` for image `paths`, as `model_probabilities` computes them."
-        probs = {}
+        "Each model's probabilities `[N, 4]` for image `paths`: `model_probabilities` with the models already loaded."
+        loaded = {k: m for k, m in (('cnn', self.cnn), ('vlm', self.vlm)) if m is not None}
         with self.lock:   # one request at a time on the models; the queue batches requests
-            if self.cnn is not None:
-                probs['cnn'] = predict(self.cnn, paths, tta=bool(self.config.get('tta')))[PROB_COLUMNS].to_numpy(float)
-            if self.vlm is not None:
-                probs['vlm'] = classify_images(paths, batch_size=self.batch_size, progress=False,
-                                               **self.vlm)[PROB_COLUMNS].to_numpy(float)
-        return probs
+            return model_probabilities(self.run, paths, list(loaded), batch_size=self.batch_size, loaded=loaded)
 
     def __call__(self, paths) -> pd.DataFrame:
         paths = list_images(paths)

@@ -367,15 +367,17 @@ def vlm_settings(run, model=None) -> dict:
 
 # %% ../nbs/05_pipeline.ipynb #e72c0414
 def model_probabilities(run, paths, models, vlm=None, batch_size: int = 8, tta: bool | None = None,
-                        progress: bool = False) -> dict:
-    "Each of `models` ('cnn', 'vlm') applied to image `paths` as the run recorded it: name → probabilities [N, 4]."
-    run, probs = Path(run), {}
+                        progress: bool = False, loaded: dict | None = None) -> dict:
+    """Each of `models` ('cnn', 'vlm') applied to image `paths` as the run recorded it: name → probabilities [N, 4].
+    `loaded`: models already in memory, 'cnn' → `load_cnn`'s (model, config), 'vlm' → `vlm_settings` with the VLM loaded."""
+    run, probs, loaded = Path(run), {}, loaded or {}
     if 'cnn' in models:
         cfg = run / 'run_config.json'
         if tta is None: tta = bool(json.loads(cfg.read_text()).get('tta')) if cfg.is_file() else False
-        probs['cnn'] = predict(run, paths, tta=tta, progress=progress)[PROB_COLUMNS].to_numpy(float)
+        probs['cnn'] = predict(loaded.get('cnn', run), paths, tta=tta, progress=progress)[PROB_COLUMNS].to_numpy(float)
     if 'vlm' in models:
-        table = classify_images(paths, batch_size=batch_size, progress=progress, **vlm_settings(run, vlm))
+        settings = loaded.get('vlm') or vlm_settings(run, vlm)
+        table = classify_images(paths, batch_size=batch_size, progress=progress, **settings)
         probs['vlm'] = table[PROB_COLUMNS].to_numpy(float)
     return probs
 
