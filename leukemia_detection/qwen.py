@@ -5,19 +5,22 @@
 # %% ../nbs/02_qwen.ipynb #29c7f121
 from __future__ import annotations
 import hashlib, importlib.util, inspect, json, os, re, shutil, time, warnings
+try: import fcntl   # file locks: several processes append to one cache
+except ImportError: fcntl = None   # Windows: one process per run folder
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 import numpy as np, pandas as pd, tokenizers, torch, transformers
+from accelerate.utils import gather_object, reduce
 from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
 from .data import NonNegativeInt, PositiveFloat, PositiveInt, RunLock, UnitFloat, checked
-from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights
+from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights, training_device
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
-           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'LORA_TARGETS', 'VLM',
+           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'LORA_TARGETS', 'VLM', 'vlm_processes',
            'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError', 'load_vlm', 'resolve_prompt',
            'prompt_sha', 'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer', 'qwen3vl_processor',
            'qwen3vl_config_for', 'build_tiny_qwen3vl', 'close_think', 'encode_conversations', 'append_tokens',
@@ -26,7 +29,8 @@ __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLAT
            'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
            'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm',
            'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
-           'train_epoch', 'read_trainer_state', 'finetune_vlm', 'image_descriptor', 'retrieve_shots']
+           'average_gradients', 'train_epoch', 'read_trainer_state', 'finetune_vlm', 'image_descriptor',
+           'retrieve_shots']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -45,10 +49,16 @@ class VLM:
     @property
     def tokenizer(self): return self.processor.tokenizer
 
+# %% ../nbs/02_qwen.ipynb #4c8982f0
+def vlm_processes():
+    "Accelerate's state of this process: its index, the number of processes and its device (CUDA if there is one)."
+    from accelerate import PartialState
+    return PartialState(cpu=training_device().type == 'cpu')
+
 # %% ../nbs/02_qwen.ipynb #eb4b733a
 def default_device_dtype(device=None, dtype=None):
-    "The device (CUDA if there is one) and dtype (bf16 or fp16 on CUDA, fp32 elsewhere) to run a model with."
-    device = torch.device(device if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu')
+    "The device (this process's: its GPU if there is one) and dtype (bf16 or fp16 on CUDA, else fp32) to run with."
+    device = torch.device(device if device is not None else vlm_processes().device)
     if isinstance(dtype, str):
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ValueError(f'Unknown dtype {dtype!r}; use e.g. bfloat16, float16, float32.')
@@ -462,15 +472,16 @@ class ResultCache:
     def __getitem__(self, key): return self.rows[key]
     def __len__(self): return len(self.rows)
 
-    def add(self, rows):
-        "Record `rows` (dicts with a `key`); with a file, append them (with a checksum) and flush to disk."
+    def add(self, rows, write: bool = True):
+        "Record `rows` (dicts with a `key`); with a file and `write`, append them (with a checksum) and flush to disk."
         rows = list(rows)
-        if self.path is not None:
+        if self.path is not None and write:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            torn = self.path.is_file() and self.path.stat().st_size > 0 and self.path.read_bytes()[-1:] != b'\n'
-            with open(self.path, 'a', encoding='utf-8') as f:
+            with open(self.path, 'a+b') as f:
+                if fcntl: fcntl.flock(f, fcntl.LOCK_EX)   # one writer at a time; released when the file closes
+                torn = f.seek(0, os.SEEK_END) > 0 and f.seek(-1, os.SEEK_END) >= 0 and f.read(1) != b'\n'
                 lines = ''.join(json.dumps({**r, 'check': _line_check(r)}) + '\n' for r in rows)
-                f.write(('\n' if torn else '') + lines)
+                f.write((('\n' if torn else '') + lines).encode('utf-8'))
                 f.flush(); os.fsync(f.fileno())
         for r in rows: self.rows[r['key']] = r
 
@@ -542,9 +553,12 @@ def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: s
     store = cache if isinstance(cache, ResultCache) else ResultCache(cache)
     keys = [cache_key(m, settings) for m in md5s]
     todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in store}.values())[::-1]
-    with tqdm(total=len(todo), unit='img', desc=f'{method} · {settings["prompt"]}', disable=not progress) as bar:
-        for start in range(0, len(todo), batch_size):
-            idx = todo[start:start + batch_size]
+    processes = vlm_processes()
+    with processes.split_between_processes(todo) as mine, tqdm(
+            total=len(todo), unit='img', desc=f'{method} · {settings["prompt"]}',
+            disable=not progress or not processes.is_main_process) as bar:
+        for start in range(0, len(mine), batch_size):
+            idx = mine[start:start + batch_size]
             images = [load_rgb(paths[i]) for i in idx]
             t0 = time.perf_counter()
             results = classify_batch(vlm, images, method, prompt_text, shot_images,
@@ -553,7 +567,9 @@ def classify_images(paths, model=DEFAULT_MODEL, method: str = 'score', prompt: s
             seconds = (time.perf_counter() - t0) / len(idx)
             store.add([dict(key=keys[i], md5=md5s[i], path=names[i], **settings, **r, seconds_per_image=seconds)
                        for i, r in zip(idx, results)])
-            bar.update(len(idx))
+            bar.update(len(idx) * processes.num_processes)
+    if processes.num_processes > 1:   # every process gets every result, in order
+        store.add(gather_object([store[keys[i]] for i in mine]), write=False)
     labels = [''] * len(paths) if labels is None else ['' if pd.isna(l) else str(l) for l in labels]
     probs = np.array([store[k]['probs'] for k in keys]).reshape(len(keys), len(CLASSES))
     table = prediction_table(names, labels, probs)
@@ -627,7 +643,7 @@ def run_vlm(
     if examples and 'train' in splits:
         warnings.warn('Classifying the train split with few-shot examples drawn from it: its scores are optimistic.')
     sampling = {} if n_samples is None or method != 'sample' else dict(n_samples=n_samples)
-    vlm = load_vlm(model, device, dtype)
+    vlm, processes = load_vlm(model, device, dtype), vlm_processes()   # under accelerate launch: one of several
     with RunLock(out):
         out.mkdir(parents=True, exist_ok=True)
         store = ResultCache(out / 'vlm_cache.jsonl' if cache is True else cache or None)
@@ -636,14 +652,16 @@ def run_vlm(
             rows, n_before = limit_manifest(table[table.split == split], limit, seed), len(store)
             tables[split] = classify_images(rows.filepath, vlm, method, prompt, examples, rows.label, rows.path,
                                             batch_size, store, seed, progress, score_end, **sampling)
-            write_predictions(tables[split], out / f'vlm_{split}.csv')
+            if processes.is_main_process: write_predictions(tables[split], out / f'vlm_{split}.csv')
             report[split] = split_report(tables[split], len(store) - n_before)
         rel = dict(zip(table.filepath, table.path))
-        write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
-                        shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
-                        device=str(vlm.device), dtype=str(vlm.dtype), manifest=str(manifest_csv.resolve()),
-                        settings=sampling, score_end=score_end, splits=report,
-                        files={f'vlm_{s}.csv': file_md5(out / f'vlm_{s}.csv') for s in splits}), out / 'vlm_config.json')
+        if processes.is_main_process:
+            write_json(dict(model=vlm.name, method=method, prompt=prompt_name, prompt_text=prompt_text,
+                            shots=[[rel[p], l] for p, l in examples], seed=seed, limit=limit, batch_size=batch_size,
+                            device=str(vlm.device), dtype=str(vlm.dtype), processes=processes.num_processes,
+                            manifest=str(manifest_csv.resolve()), settings=sampling, score_end=score_end, splits=report,
+                            files={f'vlm_{s}.csv': file_md5(out / f'vlm_{s}.csv') for s in splits}),
+                       out / 'vlm_config.json')
     return tables
 
 # %% ../nbs/02_qwen.ipynb #b81ae12e
@@ -666,10 +684,13 @@ def answer_batch(vlm: VLM, images, prompt_text: str, labels, end: bool = True):
 
 # %% ../nbs/02_qwen.ipynb #044bd291
 def answer_loss(model, enc, target) -> torch.Tensor:
-    "Mean cross-entropy of the answer tokens of a batch from `answer_batch`."
+    "Cross-entropy of each image's answer tokens (their mean), averaged over the images of a batch from `answer_batch`."
     n = int((target >= 0).sum(1).max())
     logits = model(**enc, logits_to_keep=n + 1).logits[:, -(n + 1):-1]
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target[:, -n:].flatten(), ignore_index=-100)
+    target = target[:, -n:]
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=-100,
+                                           reduction='none').view_as(target)
+    return (ce.sum(1) / (target >= 0).sum(1)).mean()
 
 # %% ../nbs/02_qwen.ipynb #dd6b5a17
 LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj',
@@ -693,16 +714,28 @@ def load_adapter(vlm: VLM, folder) -> VLM:
 
 # %% ../nbs/02_qwen.ipynb #dc862ab9
 def score_accuracy(vlm: VLM, paths, labels, prompt_text: str, batch_size: int = 8) -> float:
-    "Accuracy of `score`'s predictions on the images `paths` with true `labels`."
-    preds = [CLASSES[i] for s in range(0, len(paths), batch_size)
-             for i in score_batch(vlm, [load_rgb(p) for p in paths[s:s + batch_size]], prompt_text).argmax(1)]
-    return float(np.mean(np.array(preds) == np.asarray(labels)))
+    "Accuracy of `score`'s predictions on the images `paths` with true `labels` (shared among the processes)."
+    with vlm_processes().split_between_processes(list(paths)) as mine:
+        preds = [CLASSES[i] for s in range(0, len(mine), batch_size)
+                 for i in score_batch(vlm, [load_rgb(p) for p in mine[s:s + batch_size]], prompt_text).argmax(1)]
+    return float(np.mean(np.array(gather_object(preds)) == np.asarray(labels)))
+
+# %% ../nbs/02_qwen.ipynb #5f8eedc5
+def average_gradients(parameters) -> None:
+    "Replace the gradients of `parameters` by their mean over the processes (a missing one counts as zero)."
+    parameters = list(parameters)
+    if vlm_processes().num_processes == 1 or not parameters: return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    mean = reduce(torch.cat([g.reshape(-1) for g in grads]), reduction='mean')
+    for p, g in zip(parameters, torch.split(mean, [g.numel() for g in grads])): p.grad = g.view_as(p).clone()
 
 # %% ../nbs/02_qwen.ipynb #23dd58ac
 def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scaler, rng, batch_size: int,
                 grad_accum: int, precision: str) -> float:
-    "One epoch of LoRA training on `rows` (filepath, label); the mean answer loss."
-    model, order, losses = vlm.model, rng.permutation(len(rows)), []
+    "One epoch of LoRA training on `rows` (filepath, label), shared among the processes; the mean answer loss."
+    model, order, losses, processes = vlm.model, rng.permutation(len(rows)), [], vlm_processes()
+    order = np.resize(order, -(-len(order) // processes.num_processes) * processes.num_processes)   # equal shares
+    order = order[processes.process_index::processes.num_processes]
     model.train()
     half = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
     starts = list(range(0, len(order), batch_size))
@@ -715,9 +748,10 @@ def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scale
         scaler.scale(loss / grad_accum).backward()
         losses.append(float(loss.detach()))
         if (n + 1) % grad_accum == 0 or n + 1 == len(starts):
+            average_gradients(p for g in optimizer.param_groups for p in g['params'])
             scaler.step(optimizer); scaler.update(); optimizer.zero_grad(set_to_none=True)
     model.eval()
-    return float(np.mean(losses))
+    return float(reduce(torch.tensor(np.mean(losses), device=vlm.device), reduction='mean'))
 
 # %% ../nbs/02_qwen.ipynb #800fe91f
 def _save_checkpoint(model, folder, state: dict | None = None):
@@ -754,7 +788,7 @@ def finetune_vlm(
     rank: PositiveInt = 8,                      # LoRA rank
     alpha: PositiveInt | None = None,           # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
     dropout: UnitFloat = 0.05,                  # LoRA dropout
-    batch_size: PositiveInt = 4,                # images per forward pass
+    batch_size: PositiveInt = 4,                # images per forward pass (per process under accelerate launch)
     grad_accum: PositiveInt = 4,                # forward passes per optimizer step
     prompt: Literal['morphology', 'reference'] = 'morphology',  # the question the adapter learns to answer
     limit: PositiveInt | None = None,           # at most this many train and val images (seeded, class-balanced)
@@ -771,7 +805,7 @@ def finetune_vlm(
     table = load_manifest(manifest_csv, data_root)
     train, val = (limit_manifest(table[table.split == s], limit, seed) for s in ('train', 'val'))
     if not len(train) or not len(val): raise DataError(f'{manifest_csv} has no train or no val images to fine-tune on.')
-    device = default_device_dtype(device)[0]
+    device, main = default_device_dtype(device)[0], vlm_processes().is_main_process   # main: the one that writes
     precision = training_precision(device)
     base = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else str(model)
     vlm = load_vlm(base, device, dict(bf16='bfloat16', fp16='float16', fp32='float32')[precision])
@@ -798,15 +832,18 @@ def finetune_vlm(
         acc = score_accuracy(vlm, list(val.filepath), val.label, prompt_text, batch_size)
         history.append(dict(epoch=epoch, train_loss=loss, val_accuracy=acc, seconds=time.perf_counter() - t0))
         if acc > best['val_accuracy']:
-            best = dict(epoch=epoch, val_accuracy=acc); _save_checkpoint(net, out / 'adapter')
-        _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                                                 history=history, best=best))
-        if progress: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
+            best = dict(epoch=epoch, val_accuracy=acc)
+            if main: _save_checkpoint(net, out / 'adapter')
+        if main: _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                                                          history=history, best=best))
+        if progress and main: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
     report = dict(base_model=base, adapter=str(out / 'adapter'), prompt=prompt_name, precision=precision,
                   epochs=epochs, lr=lr, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, batch_size=batch_size,
-                  grad_accum=grad_accum, seed=seed, limit=limit, train_images=len(train), val_images=len(val),
+                  grad_accum=grad_accum, processes=vlm_processes().num_processes, seed=seed, limit=limit,
+                  train_images=len(train), val_images=len(val),
                   best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
-    write_json(report, out / 'finetune.json')
+    if main: write_json(report, out / 'finetune.json')
+    vlm_processes().wait_for_everyone()   # the files are written before any process returns
     return report
 
 # %% ../nbs/02_qwen.ipynb #2a75a918
