@@ -14,7 +14,7 @@ from .data import (CLASSES, atomic_write, IMAGE_EXTS, PROB_COLUMNS, download_dat
                                      RunLock)
 from .data import DataError, NonNegativeInt, PositiveInt, checked, parameter_annotations, value_problem
 from .cnn import predict, train_cnn
-from .qwen import classify_images, run_vlm
+from .qwen import classify_images, finetune_vlm, run_vlm
 from .ensemble import Fusion
 from .evaluation import (MODEL_FILES, SYNTHETIC_BANNER, check_fusion_inputs, fuse_run, fused_table,
                                            load_fusion, print_summary)
@@ -23,11 +23,11 @@ from .audit import (add_prediction_sets, audit_headline, audit_run, version_root
 
 # %% auto #0
 __all__ = ['STAGE_FUNCTIONS', 'FORWARDED', 'WIRED', 'SHARED', 'RENAMED', 'RUN_SETTINGS', 'RUN_DEFAULTS', 'SPLIT_OUTPUTS',
-           'CNN_OUTPUTS', 'VLM_OUTPUTS', 'FUSE_OUTPUTS', 'AUDIT_OUTPUTS', 'DEMO_SETTINGS', 'run_options',
-           'stage_parameters', 'Setting', 'run_settings', 'load_config', 'resolve_config', 'folder_fingerprint',
-           'stage_fingerprint', 'read_stages', 'run_stage', 'stage_kwargs', 'resolve_data', 'split_stage', 'cnn_stage',
-           'vlm_stage', 'fuse_stage', 'audit_stage', 'run_pipeline', 'demo', 'vlm_settings', 'model_probabilities',
-           'predict_fused']
+           'CNN_OUTPUTS', 'FINETUNE_OUTPUTS', 'VLM_OUTPUTS', 'FUSE_OUTPUTS', 'AUDIT_OUTPUTS', 'DEMO_SETTINGS',
+           'run_options', 'stage_parameters', 'Setting', 'run_settings', 'load_config', 'resolve_config',
+           'folder_fingerprint', 'stage_fingerprint', 'read_stages', 'run_stage', 'stage_kwargs', 'resolve_data',
+           'split_stage', 'cnn_stage', 'vlm_finetune_stage', 'vlm_stage', 'fuse_stage', 'audit_stage', 'run_pipeline',
+           'demo', 'vlm_settings', 'model_probabilities', 'predict_fused']
 
 # %% ../nbs/05_pipeline.ipynb #5b6a2a32
 def run_options(
@@ -36,6 +36,7 @@ def run_options(
     manifest=None,             # use this manifest.csv (or its folder) instead of splitting `data`
     limit: PositiveInt | None = None,  # at most N images per split, a seeded stratified subset (smoke runs)
     demo: bool = False,        # label every output SYNTHETIC DEMO
+    vlm_finetune: bool = False,  # LoRA-fine-tune the VLM on the train split first, then classify with the adapter
     progress: bool = True,     # progress bars
     resume: bool = True,       # False: every stage starts over (no record, checkpoint or cached answer reused)
 ):
@@ -43,13 +44,15 @@ def run_options(
 
 # %% ../nbs/05_pipeline.ipynb #153af0ee
 STAGE_FUNCTIONS = {'run': run_options, 'split': prepare_split, 'cnn': train_cnn, 'vlm': run_vlm, 'fuse': fuse_run,
-                   'audit': audit_run}
+                   'audit': audit_run, 'vlm_finetune': finetune_vlm}   # this order names the settings
 FORWARDED = {'vlm': classify_images}   # where a stage function's **kwargs go
 WIRED = {'split': ('tree', 'verbose', 'feature_cache'), 'cnn': ('resume', 'data_root', 'limit', 'progress'),
          'vlm': ('splits', 'cache', 'data_root', 'limit', 'progress', 'labels', 'names'),
-         'fuse': ('out', 'models', 'banner', 'verbose'), 'audit': ('run', 'out', 'verbose')}
+         'fuse': ('out', 'models', 'banner', 'verbose'), 'audit': ('run', 'out', 'verbose'),
+         'vlm_finetune': ('model', 'prompt', 'device', 'resume', 'data_root', 'limit', 'progress')}   # the VLM's
 SHARED = ('seed', 'n_boot')             # one value for every stage that takes it
-RENAMED = {('vlm', 'model'): 'vlm'}     # `vlm='none'` turns the VLM stage off
+RENAMED = {('vlm', 'model'): 'vlm',    # `vlm='none'` turns the VLM stage off
+           **{('vlm_finetune', p): f'lora_{p}' for p in ('rank', 'alpha', 'dropout')}}
 
 def stage_parameters(stage: str) -> list:
     "The parameters of a stage's function (and of the function its **kwargs go to) that are settings."
@@ -237,18 +240,34 @@ def cnn_stage(cfg: dict, run: Path, log=print) -> str:
                      {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'}, CNN_OUTPUTS, action, log,
                      not cfg['resume'])
 
+# %% ../nbs/05_pipeline.ipynb #1b890d8e
+FINETUNE_OUTPUTS = ['vlm_finetune/finetune.json', 'vlm_finetune/adapter/adapter_model.safetensors',
+                    'vlm_finetune/adapter/adapter_config.json']
+
+def vlm_finetune_stage(cfg: dict, run: Path, log=print) -> str:
+    "The `vlm_finetune` stage: `finetune_vlm` of the run's VLM on RUN/data/manifest.csv into RUN/vlm_finetune."
+    kw = dict(stage_kwargs(cfg, 'vlm_finetune'), model=cfg['vlm'], prompt=cfg['prompt'])
+    manifest = run / 'data' / 'manifest.csv'
+    def action(fresh):   # resumes from its last epoch unless the settings changed
+        finetune_vlm(manifest, run / 'vlm_finetune', device=cfg['device'], resume=not fresh, progress=cfg['progress'],
+                     **kw)
+    return run_stage(run, 'vlm_finetune', kw, {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'},
+                     FINETUNE_OUTPUTS, action, log, not cfg['resume'])
+
 # %% ../nbs/05_pipeline.ipynb #58070529
 VLM_OUTPUTS = [*MODEL_FILES['vlm'], 'vlm_config.json']
 
 def vlm_stage(cfg: dict, run: Path, log=print) -> str:
     "The `vlm` stage: `run_vlm` on the val and test images of RUN/data/manifest.csv (cached per image)."
-    kw = stage_kwargs(cfg, 'vlm')
-    manifest = run / 'data' / 'manifest.csv'
+    kw, inputs = stage_kwargs(cfg, 'vlm'), {'manifest': run / 'data' / 'manifest.csv',
+                                            'manifest_json': run / 'data' / 'manifest.json'}
+    if cfg['vlm_finetune']:   # the adapter the vlm_finetune stage wrote, on the same base model
+        kw['model'] = str((run / FINETUNE_OUTPUTS[1]).parent)
+        inputs['adapter'] = run / FINETUNE_OUTPUTS[1]
     def action(fresh):
         if not cfg['resume']: (run / 'vlm_cache.jsonl').unlink(missing_ok=True)   # no cached answer either
-        run_vlm(manifest, run, splits=('val', 'test'), progress=cfg['progress'], **kw)
-    return run_stage(run, 'vlm', kw, {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'},
-                     VLM_OUTPUTS, action, log, not cfg['resume'])
+        run_vlm(inputs['manifest'], run, splits=('val', 'test'), progress=cfg['progress'], **kw)
+    return run_stage(run, 'vlm', kw, inputs, VLM_OUTPUTS, action, log, not cfg['resume'])
 
 # %% ../nbs/05_pipeline.ipynb #895838f3
 FUSE_OUTPUTS = [f'fusion/{f}' for f in ('metrics.json', 'fusion.json', 'ensemble_results_test.csv', 'report.md',
@@ -291,7 +310,7 @@ def run_pipeline(
     log=print,     # where the stage messages go
     **settings,    # any key of RUN_SETTINGS: `run_options`' parameters and the stage functions'
 ) -> dict:
-    "Split → CNN → VLM → fusion → audit → model card in one run folder, stages skipped when up to date; stage → status."
+    "Split → CNN → (VLM fine-tuning) → VLM → fusion → audit → model card in one run folder; stage → status."
     cfg = resolve_config(config, **settings)
     run = Path(cfg['out']).expanduser().resolve(); run.mkdir(parents=True, exist_ok=True)
     cfg = _absolute_paths(cfg)
@@ -299,8 +318,9 @@ def run_pipeline(
     with RunLock(run):
         write_json(cfg, run / 'run_config.json')
         if cfg['demo']: log(f'*** {SYNTHETIC_BANNER} ***')
-        status = dict(split=split_stage(cfg, run, log), cnn=cnn_stage(cfg, run, log),
-                      vlm=vlm_stage(cfg, run, log) if use_vlm else 'off')
+        status = dict(split=split_stage(cfg, run, log), cnn=cnn_stage(cfg, run, log))
+        if use_vlm and cfg['vlm_finetune']: status['vlm_finetune'] = vlm_finetune_stage(cfg, run, log)
+        status['vlm'] = vlm_stage(cfg, run, log) if use_vlm else 'off'
         status['fuse'] = fuse_stage(cfg, run, ['cnn', 'vlm'] if use_vlm else ['cnn'], log)
         status['audit'] = audit_stage(cfg, run, log)
         write_model_card(run)
@@ -358,7 +378,7 @@ def vlm_settings(run, model=None) -> dict:
     vc = json.loads(f.read_text())
     if model is None:
         cfg = json.loads((run / 'run_config.json').read_text()) if (run / 'run_config.json').is_file() else {}
-        model = cfg.get('vlm') or vc['model']
+        model = vc.get('model_path') or cfg.get('vlm') or vc['model']   # a local folder (adapter) as recorded
         if str(model).startswith('tiny-qwen3vl'): model = 'tiny'   # the tiny model is rebuilt from its seed
     root = manifest_data_root(vc['manifest'])
     prompt = vc['prompt_text'] if str(vc['prompt']).startswith('custom') else vc['prompt']
