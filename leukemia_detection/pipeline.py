@@ -240,7 +240,7 @@ def cnn_stage(cfg: dict, run: Path, log=print) -> str:
                      {'manifest': manifest, 'manifest_json': run / 'data' / 'manifest.json'}, CNN_OUTPUTS, action, log,
                      not cfg['resume'])
 
-# %% ../nbs/05_pipeline.ipynb #1b890d8e
+# %% ../nbs/05_pipeline.ipynb #c6e306c7
 FINETUNE_OUTPUTS = ['vlm_finetune/finetune.json', 'vlm_finetune/adapter/adapter_model.safetensors',
                     'vlm_finetune/adapter/adapter_config.json']
 

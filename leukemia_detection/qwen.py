@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_qwen.ipynb #29c7f121
 from __future__ import annotations
-import hashlib, importlib.util, inspect, json, os, re, shutil, time, warnings
+import hashlib, importlib.util, inspect, json, math, os, re, shutil, time, warnings
 try: import fcntl   # file locks: several processes append to one cache
 except ImportError: fcntl = None   # Windows: one process per run folder
 from dataclasses import dataclass
@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
 from .data import NonNegativeInt, PositiveFloat, PositiveInt, RunLock, UnitFloat, checked
-from .cnn import optimizer_from_safetensors, optimizer_to_safetensors, save_weights, training_device
+from .cnn import lr_schedule, optimizer_from_safetensors, optimizer_to_safetensors, save_weights
+from .cnn import training_device
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
@@ -733,7 +734,7 @@ def average_gradients(parameters) -> None:
 
 # %% ../nbs/02_qwen.ipynb #23dd58ac
 def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scaler, rng, batch_size: int,
-                grad_accum: int, precision: str) -> float:
+                grad_accum: int, precision: str, scheduler=None) -> float:
     "One epoch of LoRA training on `rows` (filepath, label), shared among the processes; the mean answer loss."
     model, order, losses, processes = vlm.model, rng.permutation(len(rows)), [], vlm_processes()
     order = np.resize(order, -(-len(order) // processes.num_processes) * processes.num_processes)   # equal shares
@@ -752,6 +753,7 @@ def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scale
         if (n + 1) % grad_accum == 0 or n + 1 == len(starts):
             average_gradients(p for g in optimizer.param_groups for p in g['params'])
             scaler.step(optimizer); scaler.update(); optimizer.zero_grad(set_to_none=True)
+            if scheduler is not None: scheduler.step()
     model.eval()
     return float(reduce(torch.tensor(np.mean(losses), device=vlm.device), reduction='mean'))
 
@@ -787,6 +789,7 @@ def finetune_vlm(
     model: str = DEFAULT_MODEL,                 # base model: hub id, local folder, or 'tiny' (random, offline)
     epochs: PositiveInt = 3,                    # passes over the train split
     lr: PositiveFloat = 2e-4,                   # AdamW learning rate of the adapter
+    schedule: Literal['constant', 'cosine'] = 'cosine',  # learning rate over all steps: constant, or cosine to 0
     rank: PositiveInt = 8,                      # LoRA rank
     alpha: PositiveInt | None = None,           # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
     dropout: UnitFloat = 0.05,                  # LoRA dropout
@@ -827,20 +830,23 @@ def finetune_vlm(
     if state:
         optimizer.load_state_dict(state['optimizer']); scaler.load_state_dict(state['scaler'])
         history, best = state['history'], state['best']
+    batches = math.ceil(math.ceil(len(train) / vlm_processes().num_processes) / batch_size)   # per epoch and process
+    factor = lr_schedule(schedule, epochs * math.ceil(batches / grad_accum))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=state['step'] - 1 if state else -1)
     for epoch in range(len(history) + 1, epochs + 1):
         t0 = time.perf_counter()
         loss = train_epoch(vlm, train, prompt_text, optimizer, scaler, np.random.default_rng([seed, epoch]),
-                           batch_size, grad_accum, precision)
+                           batch_size, grad_accum, precision, scheduler)
         acc = score_accuracy(vlm, list(val.filepath), val.label, prompt_text, batch_size)
         history.append(dict(epoch=epoch, train_loss=loss, val_accuracy=acc, seconds=time.perf_counter() - t0))
         if acc > best['val_accuracy']:
             best = dict(epoch=epoch, val_accuracy=acc)
             if main: _save_checkpoint(net, out / 'adapter')
         if main: _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                                                          history=history, best=best))
+                                                          step=scheduler.last_epoch, history=history, best=best))
         if progress and main: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
     report = dict(base_model=base, adapter=str(out / 'adapter'), prompt=prompt_name, precision=precision,
-                  epochs=epochs, lr=lr, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, batch_size=batch_size,
+                  epochs=epochs, lr=lr, schedule=schedule, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, batch_size=batch_size,
                   grad_accum=grad_accum, processes=vlm_processes().num_processes, seed=seed, limit=limit,
                   train_images=len(train), val_images=len(val),
                   best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
