@@ -36,9 +36,9 @@ __all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'rep
            'read_weights', 'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device',
            'folder_label', 'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data',
            'lr_schedule', 'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
-           'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'resume_state', 'load_checkpoint',
-           'plot_history', 'log_epoch', 'save_learning_curve', 'write_run_predictions', 'train_cnn', 'load_cnn',
-           'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
+           'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'check_same_settings', 'resume_state',
+           'load_checkpoint', 'plot_history', 'log_epoch', 'save_learning_curve', 'write_run_predictions', 'train_cnn',
+           'load_cnn', 'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
 
 # %% ../nbs/01_cnn.ipynb #4312d7e8
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -480,6 +480,15 @@ def save_checkpoint(out: Path, weights: dict, optimizer, scheduler, state: dict,
     for f in out.glob(CHECKPOINT_GLOB):
         if f.name not in files.values(): f.unlink(missing_ok=True)
 
+# %% ../nbs/01_cnn.ipynb #0a1df923
+def check_same_settings(out, saved: dict, settings: dict, keys) -> None:
+    "Refuse to continue the run in `out` when any of `keys` differs between its `saved` settings and `settings` now."
+    diffs = {k: (saved.get(k), settings[k]) for k in keys if saved.get(k) != settings[k]}
+    if diffs:
+        raise ValueError(f'{out} holds a run with other settings ' +
+                         ', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in diffs.items()) +
+                         '. Fix: choose another output folder, or pass resume=False (CLI: --no-resume) to start over.')
+
 # %% ../nbs/01_cnn.ipynb #f3b4a726
 def resume_state(out: Path, settings: dict) -> dict | None:
     "The saved state of an earlier run in `out` with the same settings, or None; error if the settings differ."
@@ -488,11 +497,7 @@ def resume_state(out: Path, settings: dict) -> dict | None:
     try: state = json.loads(f.read_text()); saved = state['settings']
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f'{f} is damaged ({e}). Fix: start over with resume=False (CLI: --no-resume).') from e
-    diffs = {k: (saved.get(k), settings[k]) for k in _RESUME_KEYS if saved.get(k) != settings[k]}
-    if diffs:
-        raise ValueError(f'{out} holds a run with other settings ' +
-                         ', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in diffs.items()) +
-                         '. Fix: choose another output folder, or pass resume=False (CLI: --no-resume) to start over.')
+    check_same_settings(out, saved, settings, _RESUME_KEYS)
     return state
 
 # %% ../nbs/01_cnn.ipynb #cd69bf0f

@@ -52,7 +52,8 @@ WIRED = {'split': ('tree', 'verbose', 'feature_cache'), 'cnn': ('resume', 'data_
          'vlm_finetune': ('model', 'prompt', 'device', 'resume', 'data_root', 'limit', 'progress')}   # the VLM's
 SHARED = ('seed', 'n_boot')             # one value for every stage that takes it
 RENAMED = {('vlm', 'model'): 'vlm',    # `vlm='none'` turns the VLM stage off
-           **{('vlm_finetune', p): f'lora_{p}' for p in ('rank', 'alpha', 'dropout')}}
+           **{('vlm_finetune', p): f'lora_{p}' for p in ('rank', 'alpha', 'dropout')},
+           ('vlm_finetune', 'augment'): 'vlm_finetune_augment'}   # the CNN always augments
 
 def stage_parameters(stage: str) -> list:
     "The parameters of a stage's function (and of the function its **kwargs go to) that are settings."

@@ -11,27 +11,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 import numpy as np, pandas as pd, tokenizers, torch, transformers
+from PIL import Image
 from accelerate.utils import gather_object, reduce
 from tqdm.auto import tqdm
 from .data import CLASSES, SPLITS, DataError, classification_metrics, file_md5, limit_manifest
 from .data import load_manifest, load_rgb, prediction_table, softmax, write_json, write_predictions
 from .data import NonNegativeInt, PositiveFloat, PositiveInt, RunLock, UnitFloat, checked
 from .cnn import lr_schedule, optimizer_from_safetensors, optimizer_to_safetensors, save_weights
-from .cnn import training_device
+from .cnn import check_same_settings, training_device
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PROMPTS', 'QWEN_SPECIAL_TOKENS', 'QWEN_CHAT_TEMPLATE', 'TINY_TEXT_CONFIG', 'TINY_VISION_CONFIG',
-           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'LORA_TARGETS', 'VLM', 'vlm_processes',
-           'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError', 'load_vlm', 'resolve_prompt',
-           'prompt_sha', 'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer', 'qwen3vl_processor',
-           'qwen3vl_config_for', 'build_tiny_qwen3vl', 'close_think', 'encode_conversations', 'append_tokens',
-           'to_model', 'label_token_ids', 'label_contexts', 'answer_end_id', 'score_batch', 'image_seed',
-           'seeded_sampler', 'sample_batch', 'match_answer', 'reference_match', 'answer_probs', 'sample_setup',
-           'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings', 'cache_settings',
-           'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report', 'run_vlm',
-           'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
-           'average_gradients', 'train_epoch', 'read_trainer_state', 'finetune_vlm', 'image_descriptor',
-           'retrieve_shots']
+           'TOKEN_KEYS', 'ANSWER_END', 'MATCHERS', 'SAMPLE_SETUPS', 'METHODS', 'LORA_TARGETS', 'DIHEDRAL', 'VLM',
+           'vlm_processes', 'default_device_dtype', 'attention_implementation', 'ModelNotAvailableError', 'load_vlm',
+           'resolve_prompt', 'prompt_sha', 'build_conversation', 'conversation_images', 'tiny_qwen_tokenizer',
+           'qwen3vl_processor', 'qwen3vl_config_for', 'build_tiny_qwen3vl', 'close_think', 'encode_conversations',
+           'append_tokens', 'to_model', 'label_token_ids', 'label_contexts', 'answer_end_id', 'score_batch',
+           'image_seed', 'seeded_sampler', 'sample_batch', 'match_answer', 'reference_match', 'answer_probs',
+           'sample_setup', 'cache_key', 'ResultCache', 'check_method', 'existing_files', 'sampling_settings',
+           'cache_settings', 'classify_batch', 'classify_images', 'select_shots', 'parse_splits', 'split_report',
+           'run_vlm', 'training_precision', 'answer_batch', 'answer_loss', 'add_lora', 'load_adapter', 'score_accuracy',
+           'average_gradients', 'dihedral_view', 'train_epoch', 'read_trainer_state', 'finetune_vlm',
+           'image_descriptor', 'retrieve_shots']
 
 # %% ../nbs/02_qwen.ipynb #7b1e1817
 DEFAULT_MODEL = 'Qwen/Qwen3-VL-2B-Instruct'
@@ -732,19 +733,29 @@ def average_gradients(parameters) -> None:
     mean = reduce(torch.cat([g.reshape(-1) for g in grads]), reduction='mean')
     for p, g in zip(parameters, torch.split(mean, [g.numel() for g in grads])): p.grad = g.view_as(p).clone()
 
+# %% ../nbs/02_qwen.ipynb #e9228e63
+DIHEDRAL = (None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_90,
+            Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270, Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE)
+
+def dihedral_view(image: Image.Image, k: int) -> Image.Image:
+    "The `k`th of the eight flips and quarter turns of `image` (0: the image itself)."
+    return image if DIHEDRAL[k] is None else image.transpose(DIHEDRAL[k])
+
 # %% ../nbs/02_qwen.ipynb #23dd58ac
 def train_epoch(vlm: VLM, rows: pd.DataFrame, prompt_text: str, optimizer, scaler, rng, batch_size: int,
-                grad_accum: int, precision: str, scheduler=None) -> float:
+                grad_accum: int, precision: str, augment: bool, scheduler=None) -> float:
     "One epoch of LoRA training on `rows` (filepath, label), shared among the processes; the mean answer loss."
     model, order, losses, processes = vlm.model, rng.permutation(len(rows)), [], vlm_processes()
+    views = rng.integers(0, 8 if augment else 1, len(rows))   # each image's view, drawn before the images are shared
     order = np.resize(order, -(-len(order) // processes.num_processes) * processes.num_processes)   # equal shares
     order = order[processes.process_index::processes.num_processes]
     model.train()
     half = dict(bf16=torch.bfloat16, fp16=torch.float16).get(precision)
     starts = list(range(0, len(order), batch_size))
     for n, s in enumerate(starts):
-        batch = rows.iloc[order[s:s + batch_size]]
-        enc, target = answer_batch(vlm, [load_rgb(p) for p in batch.filepath], prompt_text, batch.label)
+        batch, batch_views = rows.iloc[order[s:s + batch_size]], views[order[s:s + batch_size]]
+        images = [dihedral_view(load_rgb(p), v) for p, v in zip(batch.filepath, batch_views)]
+        enc, target = answer_batch(vlm, images, prompt_text, batch.label)
         enc, target = to_model(enc, vlm), target.to(vlm.device)
         with torch.autocast(vlm.device.type, dtype=half or torch.float32, enabled=half is not None):
             loss = answer_loss(model, enc, target)
@@ -793,6 +804,7 @@ def finetune_vlm(
     rank: PositiveInt = 8,                      # LoRA rank
     alpha: PositiveInt | None = None,           # LoRA alpha (the update is scaled by alpha / rank); None: 2 * rank
     dropout: UnitFloat = 0.05,                  # LoRA dropout
+    augment: bool = True,                       # show each training image in a random one of its 8 flips and turns
     batch_size: PositiveInt = 4,                # images per forward pass (per process under accelerate launch)
     grad_accum: PositiveInt = 4,                # forward passes per optimizer step
     prompt: Literal['morphology', 'reference'] = 'morphology',  # the question the adapter learns to answer
@@ -817,12 +829,17 @@ def finetune_vlm(
     if gradient_checkpointing:   # renamed activation checkpointing in transformers 5
         enable = getattr(vlm.model, 'activation_checkpointing_enable', None) or vlm.model.gradient_checkpointing_enable
         enable(dict(use_reentrant=False))
-    state_file = out / 'last' / 'trainer_state.json'
+    settings = dict(base_model=base, manifest=str(manifest_csv.resolve()), prompt=prompt_name, epochs=epochs, lr=lr,
+                    schedule=schedule, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, augment=augment,
+                    batch_size=batch_size, grad_accum=grad_accum, processes=vlm_processes().num_processes, seed=seed,
+                    limit=limit)
+    state = read_trainer_state(out / 'last') if resume and (out / 'last' / 'trainer_state.json').is_file() else None
+    if state: check_same_settings(out, state.get('settings', {}), settings, list(settings))
     torch.manual_seed(seed)
-    if resume and state_file.is_file():
+    if state:
         import peft   # optional: only fine-tuning needs it
-        net, state = peft.PeftModel.from_pretrained(vlm.model, out / 'last', is_trainable=True), read_trainer_state(out / 'last')
-    else: net, state = add_lora(vlm.model, base, rank, alpha, dropout), None
+        net = peft.PeftModel.from_pretrained(vlm.model, out / 'last', is_trainable=True)
+    else: net = add_lora(vlm.model, base, rank, alpha, dropout)
     vlm = VLM(net, vlm.processor, vlm.name)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
@@ -835,21 +852,20 @@ def finetune_vlm(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=state['step'] - 1 if state else -1)
     for epoch in range(len(history) + 1, epochs + 1):
         t0 = time.perf_counter()
+        torch.manual_seed(seed + epoch)   # LoRA dropout: an epoch's random state depends on its number alone
         loss = train_epoch(vlm, train, prompt_text, optimizer, scaler, np.random.default_rng([seed, epoch]),
-                           batch_size, grad_accum, precision, scheduler)
+                           batch_size, grad_accum, precision, augment, scheduler)
         acc = score_accuracy(vlm, list(val.filepath), val.label, prompt_text, batch_size)
         history.append(dict(epoch=epoch, train_loss=loss, val_accuracy=acc, seconds=time.perf_counter() - t0))
         if acc > best['val_accuracy']:
             best = dict(epoch=epoch, val_accuracy=acc)
             if main: _save_checkpoint(net, out / 'adapter')
         if main: _save_checkpoint(net, out / 'last', dict(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                                                          step=scheduler.last_epoch, history=history, best=best))
+                                                          settings=settings, step=scheduler.last_epoch,
+                                                          history=history, best=best))
         if progress and main: print(f'epoch {epoch}: train loss {loss:.4f}, val accuracy {acc:.4f}')
-    report = dict(base_model=base, adapter=str(out / 'adapter'), prompt=prompt_name, precision=precision,
-                  epochs=epochs, lr=lr, schedule=schedule, rank=rank, alpha=alpha or 2 * rank, dropout=dropout, batch_size=batch_size,
-                  grad_accum=grad_accum, processes=vlm_processes().num_processes, seed=seed, limit=limit,
-                  train_images=len(train), val_images=len(val),
-                  best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
+    report = dict(settings, adapter=str(out / 'adapter'), precision=precision, train_images=len(train),
+                  val_images=len(val), best_epoch=best['epoch'], best_val_accuracy=best['val_accuracy'], history=history)
     if main: write_json(report, out / 'finetune.json')
     vlm_processes().wait_for_everyone()   # the files are written before any process returns
     return report
