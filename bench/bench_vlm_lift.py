@@ -8,17 +8,19 @@ with `classify_images(method='score')`. For comparison, on the same test images:
 with 4 random training examples in the prompt, and the reference notebook's set-up (`sample`, reference prompt).
 Printed: each run's best validation and test accuracy, and mean ± sd over the seeds for each arm.
 
-    OMP_NUM_THREADS=1 python bench/bench_vlm_lift.py --out runs/bench_vlm_lift             # 4 seeds x 2 arms, ~12 min
+    OMP_NUM_THREADS=1 python bench/bench_vlm_lift.py --out runs/bench_vlm_lift             # 4 seeds x 2 arms, ~18 min
     python bench/bench_vlm_lift.py --out runs/bench_vlm_lift_smoke --seeds 0 --epochs 1     # smoke test, ~1 min
 
 Writes OUT/bench_vlm_lift.json; each run's adapter and finetune.json stay in OUT/aug{0,1}_s{seed}/.
 """
 import argparse, json, platform, statistics as st, time
+from inspect import signature
 from pathlib import Path
 
 import torch
 
 from leukemia_detection.data import classification_metrics, load_manifest, make_synthetic_dataset, prepare_split
+from leukemia_detection.pipeline import demo
 from leukemia_detection.qwen import build_tiny_qwen3vl, classify_images, finetune_vlm, select_shots
 
 SETTINGS = dict(model='tiny', lr=3e-3, rank=16, alpha=32, dropout=0.0, batch_size=8, grad_accum=1)
@@ -42,8 +44,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     split = out / 'split'
-    if not (split / 'manifest.csv').exists():
-        prepare_split(make_synthetic_dataset(out / 'data', n_per_class=100, size=128, recapture_every=0), split,
+    if not (split / 'manifest.csv').exists():   # the images `demo` makes, with its own defaults
+        n, size, every = (signature(demo).parameters[k].default for k in ('n_per_class', 'image_size', 'recapture_every'))
+        prepare_split(make_synthetic_dataset(out / 'data', n, size, seed=0, recapture_every=every), split,
                       tree=False, verbose=False)
     m = load_manifest(split / 'manifest.csv'); test = m[m.split == 'test']
     tiny = build_tiny_qwen3vl()
