@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'resolve', 'summary', 'param_comments', 'arg_kwargs', 'add_arguments', 'build_parser',
-           'run', 'is_user_error', 'main']
+           'run', 'is_user_error', 'main', 'console_main']
 
 # %% ../nbs/06_cli.ipynb #e8380d8f
-import argparse, ast, importlib, importlib.util, inspect, io, json, os, sys, textwrap, tokenize, types, typing
+import argparse, ast, gc, importlib, importlib.util, inspect, io, json, os, sys, textwrap, tokenize, types, typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -193,5 +193,11 @@ def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
         return 2
     return 0
 
+# %% ../nbs/06_cli.ipynb #20bfd60c
+def console_main(argv: list[str] | None = None) -> int:
+    "`main` as the installed `leukemia-detection` script runs it: the exit status, and the objects frozen for a fast exit."
+    try: return main(argv)
+    finally: gc.freeze()
+
 # %% ../nbs/06_cli.ipynb #892fb043
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(console_main())

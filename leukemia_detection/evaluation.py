@@ -8,7 +8,6 @@ import base64, html, json, re
 from pathlib import Path
 from typing import Literal
 import numpy as np, pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from .data import (CLASSES, PROB_COLUMNS, DataError, atomic_write, classification_metrics,
                                      file_md5, prediction_table, read_predictions, RunLock, write_json, write_predictions,
@@ -132,9 +131,14 @@ def plot_confusions(cms: dict, path=None, title: str = '') -> Figure:
     fig = _figure(3.3 * len(cms) + 0.4, 3.4)
     for ax, (name, cm) in zip(np.atleast_1d(fig.subplots(1, len(cms))), cms.items()):
         cm = np.asarray(cm)
-        share = pd.DataFrame(cm / np.maximum(cm.sum(1, keepdims=True), 1), index=CLASSES, columns=CLASSES)
-        sns.heatmap(share, annot=cm, fmt='d', cmap='Blues', vmin=0, vmax=1, cbar=False, square=True, ax=ax,
-                    annot_kws=dict(fontsize=9), linewidths=0.5, linecolor='white')
+        share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        ax.imshow(share, cmap='Blues', vmin=0, vmax=1)
+        for (i, j), n in np.ndenumerate(cm):
+            ax.text(j, i, str(n), ha='center', va='center', fontsize=9, color='white' if share[i, j] > 0.5 else 'black')
+        ax.set_xticks(range(len(CLASSES)), CLASSES); ax.set_yticks(range(len(CLASSES)), CLASSES)
+        edges = np.arange(len(CLASSES) + 1) - 0.5                          # white lines between the cells
+        ax.set_xticks(edges, minor=True); ax.set_yticks(edges, minor=True)
+        ax.grid(which='minor', color='white', linewidth=0.5); ax.tick_params(which='minor', length=0)
         ax.set_xlabel('predicted', fontsize=8); ax.set_ylabel('true', fontsize=8); ax.tick_params(labelsize=8)
         ax.set_title(f'{name}\naccuracy {np.trace(cm) / max(cm.sum(), 1):.1%}', fontsize=9)
     if title: fig.suptitle(title, fontsize=10)
