@@ -30,12 +30,13 @@ from .data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MANIFEST_COLUMNS, Batch
                                      normalize_batch, prediction_table, RunLock, write_csv, write_json, write_predictions)
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'classifier_head', 'replace_head', 'WeightsUnavailableError',
-           'imagenet_weights', 'weights_cache_path', 'load_imagenet_state_dict', 'read_state_dict', 'build_cnn',
-           'cpu_supports_bf16', 'training_device', 'resolve_mixed_precision', 'make_accelerator', 'save_weights',
-           'read_weights', 'optimizer_to_safetensors', 'optimizer_from_safetensors', 'dihedral_views', 'default_device',
-           'folder_label', 'predict', 'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data',
-           'lr_schedule', 'build_optimizer', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
+__all__ = ['PRECISIONS', 'RUN_FILES', 'CHECKPOINT_GLOB', 'LEARNING_RATES', 'classifier_head', 'replace_head',
+           'WeightsUnavailableError', 'imagenet_weights', 'weights_cache_path', 'load_imagenet_state_dict',
+           'read_state_dict', 'from_scratch', 'build_cnn', 'cpu_supports_bf16', 'training_device',
+           'resolve_mixed_precision', 'make_accelerator', 'save_weights', 'read_weights', 'optimizer_to_safetensors',
+           'optimizer_from_safetensors', 'dihedral_views', 'default_device', 'folder_label', 'predict',
+           'predict_images', 'cpu_memory_reuse', 'clear_run_folder', 'prepare_run_data', 'lr_schedule',
+           'build_optimizer', 'default_lr', 'train_one_epoch', 'recalibrate_batchnorm', 'batchnorm_images', 'evaluate',
            'track_progress', 'save_best', 'run_config', 'save_checkpoint', 'check_same_settings', 'resume_state',
            'load_checkpoint', 'plot_history', 'log_epoch', 'save_learning_curve', 'write_run_predictions', 'train_cnn',
            'load_cnn', 'gradcam_layer', 'gradcam_overlays', 'plot_gradcam']
@@ -136,6 +137,11 @@ def _load_into(model: nn.Module, sd: dict, num_classes: int, source: str) -> nn.
                          'Fix: pass the --arch the checkpoint was trained with.') from e
     return replace_head(model, num_classes) if n_sd != num_classes else model
 
+# %% ../nbs/01_cnn.ipynb #4e32bc56
+def from_scratch(weights) -> bool:
+    "Whether `weights` asks for a randomly initialised network (None, 'none' or '')."
+    return weights is None or str(weights).lower() in ('none', '')
+
 # %% ../nbs/01_cnn.ipynb #e144f787
 def build_cnn(arch: str = 'resnet50', weights='imagenet', num_classes: int = len(CLASSES),
               progress: bool = True) -> nn.Module:
@@ -144,7 +150,7 @@ def build_cnn(arch: str = 'resnet50', weights='imagenet', num_classes: int = len
     if arch not in known:
         raise ValueError(f'Unknown architecture {arch!r}. Fix: choose a torchvision classifier, e.g. resnet18, '
                          f'resnet50, efficientnet_b0, convnext_tiny (all: {", ".join(known)}).')
-    if weights is None or str(weights).lower() in ('none', ''):
+    if from_scratch(weights):
         return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
     model, w = torchvision.models.get_model(arch, weights=None), str(weights)
     if w.lower() == 'imagenet' or w.upper().startswith('IMAGENET1K'):
@@ -387,6 +393,13 @@ def build_optimizer(model: nn.Module, lr: float, schedule: str, total_steps: int
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(schedule, total_steps))
 
+# %% ../nbs/01_cnn.ipynb #c7a9772a
+LEARNING_RATES = {'scratch': 3e-4, 'pretrained': 1e-4}   # Adam's, when `train_cnn` is given none
+
+def default_lr(weights) -> float:
+    "Adam's learning rate for a network starting from `weights` (`LEARNING_RATES`): from scratch or pretrained."
+    return LEARNING_RATES['scratch' if from_scratch(weights) else 'pretrained']
+
 # %% ../nbs/01_cnn.ipynb #4cde3b1c
 def train_one_epoch(model, loader, optimizer, scheduler, augment: nn.Module, accelerator: Accelerator,
                     desc: str = 'train', progress: bool = False) -> dict:
@@ -563,7 +576,7 @@ def train_cnn(
     img_size: Annotated[int, Range(32)] = 224,  # images are resized to img_size² pixels (ResNets downsample 32x)
     epochs: PositiveInt = 8,               # passes over the training images
     batch_size: Annotated[int, Range(2)] = 32,  # images per step, per process (BatchNorm needs 2 or more)
-    lr: PositiveFloat = 1e-4,              # Adam's learning rate
+    lr: PositiveFloat | None = None,       # Adam's learning rate (None: 3e-4 from scratch, 1e-4 pretrained)
     seed: NonNegativeInt = 42,             # seed of the initialisation, the shuffle order and the augmentation
     patience: PositiveInt | None = None,   # stop after this many epochs without a better validation accuracy
     resume: bool = True,                   # continue an interrupted run found in `out` (False: start over)
@@ -578,6 +591,7 @@ def train_cnn(
     "Fine-tune `arch` on the manifest's train split, choose the best epoch on val, write the run folder `out`."
     out, manifest = Path(out), Path(manifest)
     if manifest.is_dir(): manifest = manifest / 'manifest.csv'
+    if lr is None: lr = default_lr(weights)
     settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
                     seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
