@@ -427,14 +427,16 @@ def _leakage_lines(split: dict) -> list[str]:
     return lines
 
 # %% ../nbs/09_audit.ipynb #3571547b
-def _recipe_lines(cnn: dict, vlm: dict, fused: dict) -> list[str]:
-    "The CNN's settings, the VLM's and the chosen fusion, as Markdown bullets."
+def _recipe_lines(cnn: dict, vlm: dict, fused: dict, epoch_seconds: list | None = None) -> list[str]:
+    "The CNN's settings (and the seconds its epochs took), the VLM's and the chosen fusion, as Markdown bullets."
     c = {k: cnn.get(k, '?') for k in ('arch', 'weights_init', 'img_size', 'epochs', 'epoch', 'batch_size', 'lr',
-                                      'schedule', 'seed')}
+                                      'schedule', 'seed', 'device', 'mixed_precision')}
     v = f'{vlm["model"]}, method {vlm.get("method")}, prompt {vlm.get("prompt")}' if vlm else 'none'
+    took = (f' Its {len(epoch_seconds)} epochs took {sum(epoch_seconds):.1f} s (training, BatchNorm statistics and '
+            f'validation) on {c["device"]}, precision {c["mixed_precision"]}.' if epoch_seconds else '')
     return [f'- CNN: {c["arch"]}, initial weights {c["weights_init"]}, {c["img_size"]} px, {c["epochs"]} epochs (best '
             f'{c["epoch"]} on validation), batch {c["batch_size"]}, lr {c["lr"]}, {c["schedule"]} schedule, seed '
-            f'{c["seed"]}.', f'- VLM: {v}.', f'- Fusion (chosen on validation): {fused["chosen"]["description"]}.']
+            f'{c["seed"]}.{took}', f'- VLM: {v}.', f'- Fusion (chosen on validation): {fused["chosen"]["description"]}.']
 
 # %% ../nbs/09_audit.ipynb #5ea5dda2
 def _audit_lines(audit: dict) -> list[str]:
@@ -460,7 +462,8 @@ def model_card(run) -> str:
     m = m.assign(chosen=m.chosen.map({True: '✓', False: ''}), val_acc_cv=m.val_acc_cv.map(lambda v: '' if pd.isna(v)
                  else _pct(v)), **{k: m[k].map(_pct) for k in ('test_acc', 'ci95_low', 'ci95_high')},
                  **{k: m[k].map('{:.4f}'.format) for k in ('macro_f1', 'nll', 'ece', 'brier')})
-    manifest = run / 'data' / 'manifest.csv'
+    manifest, history = run / 'data' / 'manifest.csv', run / 'history.csv'
+    epoch_seconds = pd.read_csv(history).seconds.tolist() if history.is_file() else None
     gaps = audit.get('not_measured') if audit else 'No shortcut audit was run (`leukemia-detection audit`).'
     return '\n'.join([
         f'# Model card: {run.name}', '', *([f'> **{SYNTHETIC_BANNER}**', ''] if fused.get('synthetic_demo') else []),
@@ -475,7 +478,7 @@ def model_card(run) -> str:
         '## Split protocol and measured leakage', '',
         f'- Protocol {split.get("protocol", "?")}, seed {split.get("seed", "?")}, fractions '
         f'{split.get("fractions", "?")}.', *_leakage_lines(split), '',
-        '## Recipe', '', *_recipe_lines(cnn, vlm, fused), '',
+        '## Recipe', '', *_recipe_lines(cnn, vlm, fused, epoch_seconds), '',
         '## Metrics on test (95% bootstrap intervals over duplicate groups)', '', md_table(m), '',
         *(_audit_lines(audit) if audit else []),
         '## Not measured', '', f'{gaps} No external test set: every figure comes from one laboratory\'s images.', ''])

@@ -356,7 +356,7 @@ def demo(
     **settings,                          # any other run setting (RUN_SETTINGS), over DEMO_SETTINGS
 ) -> dict:
     "The whole pipeline on synthetic images with a tiny CNN and the tiny offline VLM (no medical meaning)."
-    out = Path(out); data = out / 'synthetic_data'
+    t0, out = time.perf_counter(), Path(out); data = out / 'synthetic_data'
     if not (data / 'README.txt').is_file():
         make_synthetic_dataset(data, n_per_class, image_size, seed=0, recapture_every=recapture_every)
     threads = torch.get_num_threads()
@@ -365,7 +365,8 @@ def demo(
                                              'out': str(out), 'data': str(data), 'demo': True})
     finally: torch.set_num_threads(threads)
     log(f'*** {SYNTHETIC_BANNER} ***\nopen {out / "fusion" / "report.html"}, {out / "audit" / "report.html"} '
-        f'(the shortcut audit, when it ran) and {out / "model_card.md"}')
+        f'(the shortcut audit, when it ran) and {out / "model_card.md"}\n'
+        f'demo: {time.perf_counter() - t0:.1f} s (Python start-up and imports not counted)')
     return status
 
 # %% ../nbs/05_pipeline.ipynb #9f8a57a8
