@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None, commands: dict = COMMANDS) -> int:
         return 2
     return 0
 
-# %% ../nbs/06_cli.ipynb #20bfd60c
+# %% ../nbs/06_cli.ipynb #9afdda8a
 def console_main(argv: list[str] | None = None) -> int:
     "`main` as the installed `leukemia-detection` script runs it: the exit status, and the objects frozen for a fast exit."
     try: return main(argv)

@@ -137,7 +137,7 @@ def _load_into(model: nn.Module, sd: dict, num_classes: int, source: str) -> nn.
                          'Fix: pass the --arch the checkpoint was trained with.') from e
     return replace_head(model, num_classes) if n_sd != num_classes else model
 
-# %% ../nbs/01_cnn.ipynb #4e32bc56
+# %% ../nbs/01_cnn.ipynb #03537c98
 def from_scratch(weights) -> bool:
     "Whether `weights` asks for a randomly initialised network (None, 'none' or '')."
     return weights is None or str(weights).lower() in ('none', '')
@@ -393,7 +393,7 @@ def build_optimizer(model: nn.Module, lr: float, schedule: str, total_steps: int
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(schedule, total_steps))
 
-# %% ../nbs/01_cnn.ipynb #c7a9772a
+# %% ../nbs/01_cnn.ipynb #ee3a192a
 LEARNING_RATES = {'scratch': 3e-4, 'pretrained': 1e-4}   # Adam's, when `train_cnn` is given none
 
 def default_lr(weights) -> float:
