@@ -18,8 +18,8 @@ from .data import CLASSES, EPS, PROB_COLUMNS, DataError, softmax, write_json
 __all__ = ['MIXERS', 'ALPHA_GRID', 'REFERENCE_ALPHAS', 'STACKER_EPS', 'STACKER_CS', 'STACKER_SOLVER', 'MODEL_NAMES',
            'STACKER_MIN_PER_CLASS', 'align_predictions', 'nll', 'log_probs', 'apply_temperature', 'fit_temperature',
            'linear_mix', 'loglinear_mix', 'alpha_table', 'choose_alpha', 'reference_leaky_alpha', 'LogisticStacker',
-           'fit_stacker', 'fit_parts', 'part_methods', 'predict_part', 'Fusion', 'cv_predictions', 'choose_method',
-           'fit_fusion']
+           'neg_log_loss', 'fit_stacker', 'fit_parts', 'part_methods', 'predict_part', 'Fusion', 'cv_predictions',
+           'choose_method', 'fit_fusion']
 
 # %% ../nbs/03_ensemble.ipynb #6f02b5e4
 def align_predictions(tables: dict) -> tuple[pd.DataFrame, dict]:
@@ -136,6 +136,16 @@ class LogisticStacker:
     def from_dict(cls, d: dict):
         return cls(list(d['models']), np.array(d['coef'], float), np.array(d['intercept'], float), float(d['C']))
 
+# %% ../nbs/03_ensemble.ipynb #51c29ebb
+def neg_log_loss(estimator, X, y) -> float:
+    "Minus the mean log-loss of a fitted classifier on `(X, y)`: scikit-learn's `neg_log_loss` scorer, unchecked."
+    P, cols = estimator.predict_proba(X), np.searchsorted(estimator.classes_, y)
+    if not np.array_equal(estimator.classes_[np.minimum(cols, len(estimator.classes_) - 1)], y):
+        raise ValueError(f'labels {sorted(set(np.asarray(y).tolist()) - set(estimator.classes_.tolist()))} '
+                         f'are not among the classes the model was fitted on, {estimator.classes_.tolist()}.')
+    eps = np.finfo(P.dtype).eps                     # scikit-learn clips to [eps, 1 - eps] the same way
+    return float(np.mean(np.log(np.clip(P[np.arange(len(cols)), cols], eps, 1 - eps))))
+
 # %% ../nbs/03_ensemble.ipynb #e6f555bc
 STACKER_CS = tuple(np.logspace(-3, 3, 7))   # 0.001 … 1000
 STACKER_SOLVER = 'newton-cholesky'          # second order: few features, many rows (lbfgs: 3-8x slower here)
@@ -154,7 +164,7 @@ def fit_stacker(probs: dict, y, seed: int = 0, Cs=STACKER_CS) -> LogisticStacker
         warnings.simplefilter('ignore', category=Warning)   # convergence chatter on separable folds
         if k < 2: lr, C = LogisticRegression(C=1.0, solver=STACKER_SOLVER, max_iter=5000).fit(X, y), 1.0
         else:
-            lr = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), scoring='neg_log_loss', max_iter=5000,
+            lr = LogisticRegressionCV(Cs=list(Cs), l1_ratios=(0.0,), scoring=neg_log_loss, max_iter=5000,
                                       solver=STACKER_SOLVER, cv=StratifiedKFold(k, shuffle=True, random_state=seed),
                                       use_legacy_attributes=False).fit(X, y)
             C = float(lr.C_)
