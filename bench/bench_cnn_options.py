@@ -18,15 +18,16 @@ validation accuracy, the epochs chosen, and the mean seconds per run. The `defau
 
 Writes OUT/bench_cnn_options.json; the runs stay in OUT/{variant}_s{SEED}/ (and the subset in OUT/subset/ with --limit).
 """
-import contextlib, json, math, statistics as st, sys, time
+import contextlib, json, math, sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd, torch
+import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_cnn_recipe import load, split_tree, training_arguments   # the recipe benchmark's subset and options
+from bench_cnn_lr import arms_table, train_arms                      # one run per arm and seed, and their table
 import leukemia_detection.cnn as cnn
 
 LABEL_SMOOTHING, WEIGHT_DECAY = 0.1, 0.05
@@ -75,40 +76,16 @@ def main(argv=None):
     ap = training_arguments(__doc__, 'runs/bench_cnn_options')
     ap.add_argument('--variants', nargs='+', default=['default', 'label_smoothing', 'adamw', 'warmup'])
     a = ap.parse_args(argv)
-    for v in a.variants: variant(v, a.epochs)          # unknown names fail before any work
+    for v in a.variants: variant(v, a.epochs)                          # unknown names fail before any work
+    arms = {v: ({}, lambda v=v: variant(v, a.epochs)) for v in a.variants}
     torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     manifest, _ = split_tree(Path(a.split), out, a.limit)
     print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, variants {a.variants}, seeds {a.seeds}, torch '
           f'{torch.__version__}, {torch.get_num_threads()} threads, bf16: {cnn.cpu_supports_bf16()}; load {load()}',
           flush=True)
-    runs = []
-    for seed in a.seeds:          # seeds outermost: a slower hour slows every variant alike
-        for v in a.variants:
-            t0 = time.perf_counter()
-            with variant(v, a.epochs):
-                run = cnn.train_cnn(manifest, out / f'{v}_s{seed}', arch=a.arch, weights='none', img_size=a.img_size,
-                                    epochs=a.epochs, seed=seed, resume=False, progress=False)
-            hist = pd.read_csv(run / 'history.csv')
-            m = json.loads((run / 'metrics.json').read_text())
-            runs.append(dict(variant=v, seed=seed, test_accuracy=m['test']['accuracy'],
-                             test_macro_f1=m['test']['macro_f1'], best_val_acc=float(hist.val_acc.max()),
-                             best_epoch=m['best_epoch'], val_acc=hist.val_acc.tolist(), lr=hist.lr.tolist(),
-                             seconds=time.perf_counter() - t0))
-            r = runs[-1]
-            print(f'  {v} seed {seed}: test {r["test_accuracy"]:.4f}, best val {r["best_val_acc"]:.4f} '
-                  f'(epoch {r["best_epoch"]}), {r["seconds"]:.0f} s (load {load()})', flush=True)
-    ms = lambda v: f'{st.mean(v):.4f} ± {st.stdev(v) if len(v) > 1 else 0.0:.4f}'
-    print(f'\n| variant | test accuracy | test macro-F1 | best val accuracy | chosen epochs | s/run |\n'
-          f'|---|---|---|---|---|---|')
-    summary = {}
-    for v in a.variants:
-        rs = [r for r in runs if r['variant'] == v]
-        summary[v] = {k: [r[k] for r in rs] for k in ('test_accuracy', 'test_macro_f1', 'best_val_acc', 'best_epoch',
-                                                      'seconds')}
-        print(f"| {v} | {ms([r['test_accuracy'] for r in rs])} | {ms([r['test_macro_f1'] for r in rs])} | "
-              f"{ms([r['best_val_acc'] for r in rs])} | {', '.join(str(r['best_epoch']) for r in rs)} | "
-              f"{st.mean(r['seconds'] for r in rs):.0f} |")
+    runs = train_arms(arms, manifest, out, a)
+    summary = arms_table(runs, arms, 'variant')
     (out / 'bench_cnn_options.json').write_text(json.dumps(dict(vars(a), label_smoothing=LABEL_SMOOTHING,
                                                                 weight_decay=WEIGHT_DECAY, summary=summary, runs=runs),
                                                            indent=2) + '\n')

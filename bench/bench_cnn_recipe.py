@@ -218,7 +218,7 @@ def main(argv=None):
     print(f'\nload after: {load()}')
     print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, seeds {a.seeds}; library recipe {res["recipe"]}')
     print(f'target = reference mean best val accuracy {target:.4f}')
-    print(f"| | reference loop | library default |\n|---|---|---|")
+    print("| | reference loop | library default |\n|---|---|---|")
     print(f"| test accuracy (mean ± sd) | {ms(R['test_accuracy'])} | {ms(L['test_accuracy'])} |")
     print(f"| test macro-F1 (mean ± sd) | {ms(R['test_macro_f1'])} | {ms(L['test_macro_f1'])} |")
     print(f"| best val accuracy (mean ± sd) | {ms(R['best_val_acc'])} | {ms(L['best_val_acc'])} |")

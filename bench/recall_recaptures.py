@@ -12,7 +12,7 @@ the frame. All 1.4 M within-class pairs of the 3,256 images take about 29 CPU-mi
 --work and reused.
 """
 from __future__ import annotations
-import argparse, os, time
+import argparse, time
 from pathlib import Path
 import numpy as np, pandas as pd, cv2, torch
 
