@@ -139,8 +139,8 @@ def _load_into(model: nn.Module, sd: dict, num_classes: int, source: str) -> nn.
 
 # %% ../nbs/01_cnn.ipynb #03537c98
 def from_scratch(weights) -> bool:
-    "Whether `weights` asks for a randomly initialised network (None, 'none' or '')."
-    return weights is None or str(weights).lower() in ('none', '')
+    "Whether `weights` asks for a randomly initialised network: None, 'none', '' or 'null' (JSON/TOML configs)."
+    return weights is None or str(weights).lower() in ('none', 'null', '')
 
 # %% ../nbs/01_cnn.ipynb #e144f787
 def build_cnn(arch: str = 'resnet50', weights='imagenet', num_classes: int = len(CLASSES),

@@ -13,7 +13,7 @@ from .data import (CLASSES, atomic_write, IMAGE_EXTS, PROB_COLUMNS, download_dat
                                      prepare_split, recapture_search_version, write_csv, write_json, write_predictions,
                                      RunLock)
 from .data import DataError, NonNegativeInt, PositiveInt, checked, parameter_annotations, value_problem
-from .cnn import predict, train_cnn
+from .cnn import from_scratch, predict, train_cnn
 from .qwen import classify_images, finetune_vlm, run_vlm
 from .ensemble import Fusion
 from .evaluation import (MODEL_FILES, SYNTHETIC_BANNER, check_fusion_inputs, fuse_run, fused_table,
@@ -116,7 +116,7 @@ def resolve_config(config=None, **settings) -> dict:
     cfg = {**RUN_DEFAULTS, **given}
     if cfg['out'] is None:
         raise ValueError('No output folder. Fix: pass out=RUN (CLI: --out RUN, or "out" in the config).')
-    if str(cfg['weights']).lower() in ('none', 'null', ''): cfg['weights'] = None
+    if from_scratch(cfg['weights']): cfg['weights'] = None
     problems = [f'{k} {p}' for k, s in RUN_SETTINGS.items() if (p := value_problem(cfg[k], s.annotation))]
     if problems: raise ValueError(f'Refused before any stage ran: {"; ".join(problems)}. Fix: correct the settings '
                                   '(`leukemia-detection run --help` lists each with its default).')
@@ -342,14 +342,14 @@ run_pipeline.__param_sources__ = [
     for stage, f in STAGE_FUNCTIONS.items() for g in (f, FORWARDED.get(stage)) if g is not None]
 
 # %% ../nbs/05_pipeline.ipynb #a29c3f4a
-DEMO_SETTINGS = dict(arch='resnet18', weights=None, img_size=64, batch_size=16, lr=1e-3, vlm='tiny', n_boot=500,
+DEMO_SETTINGS = dict(arch='resnet18', weights=None, img_size=64, batch_size=32, lr=1e-3, vlm='tiny', n_boot=500,
                      train_baselines=False, progress=False)
 
 @checked
 def demo(
     out='leukemia_demo',                 # output folder
     n_per_class: PositiveInt = 100,      # synthetic images per class
-    epochs: PositiveInt = 6,             # CNN epochs
+    epochs: PositiveInt = 5,             # CNN epochs
     image_size: PositiveInt = 128,       # side of the synthetic images, in pixels
     recapture_every: NonNegativeInt = 0, # a new smear field every N images, the others shifted re-captures; 0: none
     log=print,                           # where the stage messages go
