@@ -20,6 +20,17 @@ from bench_cnn_recipe import load, split_tree, training_arguments   # the recipe
 import leukemia_detection.cnn as cnn
 
 
+def prepare_bench(a, what: str) -> tuple[Path, Path]:
+    "Threads, output folder and (subset of the) split of a `train_arms` benchmark; prints what runs and the load."
+    torch.set_num_threads(a.threads)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    manifest, _ = split_tree(Path(a.split), out, a.limit)
+    print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, {what}, seeds {a.seeds}, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads, bf16: {cnn.cpu_supports_bf16()}; '
+          f'load {load()}', flush=True)
+    return out, manifest
+
+
 def train_arms(arms: dict, manifest: Path, out: Path, a) -> list[dict]:
     """One `train_cnn` run per arm and seed (seeds outermost: a slower hour slows every arm alike). `arms`: name ->
     (keyword arguments of `train_cnn`, a function that makes the context the call runs in); the runs go to
@@ -63,12 +74,7 @@ def main(argv=None):
     ap = training_arguments(__doc__, 'runs/bench_cnn_lr')
     ap.add_argument('--lrs', type=float, nargs='+', default=[1e-4, 3e-4, 1e-3])
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    manifest, _ = split_tree(Path(a.split), out, a.limit)
-    print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, lrs {a.lrs}, seeds {a.seeds}, torch '
-          f'{torch.__version__}, {torch.get_num_threads()} threads, bf16: {cnn.cpu_supports_bf16()}; load {load()}',
-          flush=True)
+    out, manifest = prepare_bench(a, f'lrs {a.lrs}')
     arms = {f'lr{lr:g}': (dict(lr=lr), contextlib.nullcontext) for lr in a.lrs}
     runs = train_arms(arms, manifest, out, a)
     summary = arms_table(runs, arms, 'Adam lr')

@@ -1,4 +1,4 @@
-"""Benchmark: changes to `train_cnn`'s default recipe from scratch (label smoothing, AdamW, warm-up), several seeds each.
+"""Benchmark: changes to `train_cnn`'s default from-scratch recipe (label smoothing, AdamW, warm-up), several seeds.
 
 Item 4 of the CNN issue asks for a default recipe chosen by measurement. Each variant is the library's default run,
 `train_cnn(manifest, out, arch, weights='none', img_size, epochs, seed=SEED)`, with one change made from outside (the
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_cnn_recipe import load, split_tree, training_arguments   # the recipe benchmark's subset and options
-from bench_cnn_lr import arms_table, train_arms                      # one run per arm and seed, and their table
+from bench_cnn_recipe import training_arguments                          # the recipe benchmark's options
+from bench_cnn_lr import arms_table, prepare_bench, train_arms          # set-up, one run per arm and seed, the table
 import leukemia_detection.cnn as cnn
 
 LABEL_SMOOTHING, WEIGHT_DECAY = 0.1, 0.05
@@ -78,12 +78,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     for v in a.variants: variant(v, a.epochs)                          # unknown names fail before any work
     arms = {v: ({}, lambda v=v: variant(v, a.epochs)) for v in a.variants}
-    torch.set_num_threads(a.threads)
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    manifest, _ = split_tree(Path(a.split), out, a.limit)
-    print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, variants {a.variants}, seeds {a.seeds}, torch '
-          f'{torch.__version__}, {torch.get_num_threads()} threads, bf16: {cnn.cpu_supports_bf16()}; load {load()}',
-          flush=True)
+    out, manifest = prepare_bench(a, f'variants {a.variants}')
     runs = train_arms(arms, manifest, out, a)
     summary = arms_table(runs, arms, 'variant')
     (out / 'bench_cnn_options.json').write_text(json.dumps(dict(vars(a), label_smoothing=LABEL_SMOOTHING,
