@@ -12,9 +12,10 @@
 Both arms train for the same number of epochs, seeds `--seeds`. Within a seed the two alternate epoch by epoch (a
 library epoch, then a reference epoch, ...; the benchmark wraps `train_one_epoch`, so `train_cnn` runs unchanged in
 one call), so that other jobs on a shared machine slow both alike. Each arm keeps its own random streams (they are
-swapped around every reference epoch), so each trains as it would alone. Printed: mean ± sd over seeds of test accuracy and
-macro-F1 of the epoch each arm chose, training images/s and their ratio, and the wall time (set-up, decoding, training,
-validation, checkpoints) each run needs to first reach the reference's mean best validation accuracy.
+swapped around every reference epoch), so each trains as it would alone. Printed: mean ± sd over seeds of test
+accuracy and macro-F1 of the epoch each arm chose, training images/s and their ratio, and the wall time (set-up,
+decoding, training, validation, checkpoints) each run needs to first reach the reference's mean best validation
+accuracy.
 
     OMP_NUM_THREADS=1 python bench/bench_cnn_recipe.py --split runs/split_grouped --out runs/bench_recipe
     python bench/bench_cnn_recipe.py --split runs/split_grouped --out runs/bench_smoke --limit 64 --epochs 2 --seeds 0
@@ -162,7 +163,7 @@ def first_reach(history: list[dict], target: float) -> float | None:
 
 
 def training_arguments(doc: str, out: str) -> argparse.ArgumentParser:
-    "The options of the CNN training benchmarks: split, output folder, model, image size, epochs, seeds, subset, threads."
+    "The options of the CNN training benchmarks: split, output, model, image size, epochs, seeds, subset, threads."
     ap = argparse.ArgumentParser(description=doc.split('\n\n')[0])
     ap.add_argument('--split', required=True, help='folder of manifest.csv and dataset/ (from `split`)')
     ap.add_argument('--out', default=out)

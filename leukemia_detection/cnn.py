@@ -576,7 +576,7 @@ def train_cnn(
     img_size: Annotated[int, Range(32)] = 224,  # images are resized to img_size² pixels (ResNets downsample 32x)
     epochs: PositiveInt = 8,               # passes over the training images
     batch_size: Annotated[int, Range(2)] = 32,  # images per step, per process (BatchNorm needs 2 or more)
-    lr: PositiveFloat | None = None,       # Adam's learning rate (None: 3e-4 from scratch, 1e-4 pretrained)
+    lr: PositiveFloat | None = None,       # Adam's learning rate (None: cnn.LEARNING_RATES, by the weights)
     seed: NonNegativeInt = 42,             # seed of the initialisation, the shuffle order and the augmentation
     patience: PositiveInt | None = None,   # stop after this many epochs without a better validation accuracy
     resume: bool = True,                   # continue an interrupted run found in `out` (False: start over)

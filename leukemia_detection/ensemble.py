@@ -139,10 +139,11 @@ class LogisticStacker:
 # %% ../nbs/03_ensemble.ipynb #51c29ebb
 def neg_log_loss(estimator, X, y) -> float:
     "Minus the mean log-loss of a fitted classifier on `(X, y)`: scikit-learn's `neg_log_loss` scorer, unchecked."
-    P, cols = estimator.predict_proba(X), np.searchsorted(estimator.classes_, y)
-    if not np.array_equal(estimator.classes_[np.minimum(cols, len(estimator.classes_) - 1)], y):
-        raise ValueError(f'labels {sorted(set(np.asarray(y).tolist()) - set(estimator.classes_.tolist()))} '
-                         f'are not among the classes the model was fitted on, {estimator.classes_.tolist()}.')
+    y, classes = np.asarray(y), estimator.classes_
+    if not np.isin(y, classes).all():
+        raise ValueError(f'labels {sorted(set(y[~np.isin(y, classes)].tolist()))} are not among the classes the model '
+                         f'was fitted on, {classes.tolist()}.')
+    P, cols = estimator.predict_proba(X), np.searchsorted(classes, y)
     eps = np.finfo(P.dtype).eps                     # scikit-learn clips to [eps, 1 - eps] the same way
     return float(np.mean(np.log(np.clip(P[np.arange(len(cols)), cols], eps, 1 - eps))))
 
