@@ -334,7 +334,7 @@ def predict_images(
     return table
 
 # %% ../nbs/01_cnn.ipynb #2c90c871
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4     # mallopt parameters, from glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4     # mallopt parameters, from glibc's malloc.h
 
 def _mallopt(param: int, value: int) -> bool:
     "glibc's `mallopt(param, value)`; False where the C library is not glibc."
@@ -349,7 +349,8 @@ def cpu_memory_reuse(enabled: bool = True):
     applied = bool(enabled) and _mallopt(_M_MMAP_MAX, 0) and _mallopt(_M_TRIM_THRESHOLD, -1)
     try: yield applied
     finally:
-        if applied: _mallopt(_M_MMAP_MAX, 65536); _mallopt(_M_TRIM_THRESHOLD, 128 * 1024)   # glibc's defaults
+        if applied:   # where glibc's own adjustment, which mallopt has switched off, takes a process that trains
+            _mallopt(_M_MMAP_MAX, 65536); _mallopt(_M_MMAP_THRESHOLD, 32 << 20); _mallopt(_M_TRIM_THRESHOLD, 64 << 20)
 
 # %% ../nbs/01_cnn.ipynb #0f769ae2
 RUN_FILES = ('history.csv', 'learning_curve.png', 'best.safetensors', 'config.json', 'last_state.json',
