@@ -10,7 +10,11 @@ Both start from the same randomly initialised model (no ImageNet weights needed)
 images (a class-stratified subset of a split made by `leukemia-detection split`). Prints training images/second for
 both (the training loop of each epoch, data loading included), their ratio, the end-to-end time (decoding included),
 and validation accuracy after each epoch. The two alternate epoch by epoch (a reference epoch runs before each
-library epoch after the first, inside the one `train_cnn` call), so that other jobs on a shared machine slow both alike.
+library epoch after the first, while the one `train_cnn` call waits), so that other jobs on a shared machine slow both
+alike. The reference runs in a process of its own, as it would in its notebook: `train_cnn` changes glibc's malloc
+settings for its whole call (`cnn.cpu_memory_reuse`), which a reference epoch run inside it would profit from. Each
+epoch's minor page faults and system CPU seconds are printed for both arms (the reference's training and validation,
+the library's training loop).
 
     python bench/bench_cnn.py --split runs/split_grouped --limit 320 --epochs 3
     python bench/bench_cnn.py --data ../shared/data/leukemia-all --limit 320   # makes the split first
@@ -18,7 +22,7 @@ library epoch after the first, inside the one `train_cnn` call), so that other j
 
 Results are written to OUT/bench_cnn.json. On a shared machine, compare the load averages printed before and after.
 """
-import argparse, json, os, platform, sys, time
+import argparse, json, os, platform, resource, sys, time
 from pathlib import Path
 
 import pandas as pd, torch
@@ -26,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms as T
 
+from child_process import InChildProcess
 from leukemia_detection.data import (IMAGENET_MEAN, IMAGENET_STD, limit_manifest, link_tree, load_manifest,
                                      manifest_data_root, prepare_split)
 import leukemia_detection.cnn as cnn
@@ -85,6 +90,10 @@ class ReferenceLoop:
         self.history.append(row)
         return row
 
+    def summary(self) -> dict:
+        return dict(history=self.history, setup_seconds=self.setup_seconds, n_train=len(self.train_ds),
+                    n_val=len(self.val_ds))
+
 
 def library_run(manifest: Path, out: Path, a, between_epochs) -> tuple[list[dict], float]:
     "One `train_cnn` run, calling `between_epochs()` before each epoch after the first; its history and own seconds."
@@ -92,8 +101,11 @@ def library_run(manifest: Path, out: Path, a, between_epochs) -> tuple[list[dict
     def alternating_epoch(*args, **kwargs):
         if calls:
             t = time.perf_counter(); between_epochs(); spent[0] += time.perf_counter() - t
-        calls.append(1)
-        return real_epoch(*args, **kwargs)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        result = real_epoch(*args, **kwargs)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        calls.append(dict(minor_faults=after.ru_minflt - before.ru_minflt, system_seconds=after.ru_stime - before.ru_stime))
+        return result
     cnn.train_one_epoch = alternating_epoch          # train_cnn looks its steps up in the module: one run, unchanged
     try:
         t0 = time.perf_counter()
@@ -101,7 +113,9 @@ def library_run(manifest: Path, out: Path, a, between_epochs) -> tuple[list[dict
                   batch_size=a.batch_size, lr=a.lr, seed=a.seed, resume=False, progress=False)
         total = time.perf_counter() - t0 - spent[0]
     finally: cnn.train_one_epoch = real_epoch
-    return pd.read_csv(out / 'history.csv').to_dict('records'), total
+    history = pd.read_csv(out / 'history.csv').to_dict('records')
+    for row, usage in zip(history, calls): row.update(usage)
+    return history, total
 
 
 def main(argv=None):
@@ -132,21 +146,27 @@ def main(argv=None):
           f'{torch.get_num_threads()} threads, device: {dev}')
     print(f'load average before: {load()}', flush=True)
     # the two arms alternate epoch by epoch, so that other jobs on a shared machine slow both alike
-    ref = ReferenceLoop(out / 'subset' / 'dataset', a.arch, a.img_size, a.batch_size, a.lr, a.seed)
-    def reference_epoch():
-        r = ref.epoch()
-        print(f'  epoch {r["epoch"]} reference: {r["train_images_per_s"]:6.1f} img/s, train loss {r["train_loss"]:.4f}, '
-              f'val acc {r["val_acc"]:.3f} (load {load()})', flush=True)
-    lib_hist, lib_total = library_run(manifest, out / 'library_run', a, reference_epoch)
-    while len(ref.history) < a.epochs: reference_epoch()
+    with InChildProcess(ReferenceLoop, out / 'subset' / 'dataset', a.arch, a.img_size, a.batch_size, a.lr, a.seed,
+                        threads=a.threads) as child:
+        usage = []
+        def reference_epoch():
+            r = child.call('epoch'); usage.append(child.usage)
+            print(f'  epoch {r["epoch"]} reference: {r["train_images_per_s"]:6.1f} img/s, train loss {r["train_loss"]:.4f}, '
+                  f'val acc {r["val_acc"]:.3f}, {child.usage["minor_faults"]:,} page faults, '
+                  f'{child.usage["system_seconds"]:.1f} s system (load {load()})', flush=True)
+        lib_hist, lib_total = library_run(manifest, out / 'library_run', a, reference_epoch)
+        while len(usage) < a.epochs: reference_epoch()
+        ref = child.call('summary')
+    for row, u in zip(ref['history'], usage): row.update(minor_faults=u['minor_faults'], system_seconds=u['system_seconds'])
     for row in lib_hist:
         print(f'  epoch {row["epoch"]} library:   {row["train_images_per_s"]:6.1f} img/s, train loss {row["train_loss"]:.4f}, '
-              f'val acc {row["val_acc"]:.3f}', flush=True)
+              f'val acc {row["val_acc"]:.3f}, {row["minor_faults"]:,} page faults, {row["system_seconds"]:.1f} s system',
+              flush=True)
     cfg = json.loads((out / 'library_run' / 'config.json').read_text())
     lib = dict(history=lib_hist, total_seconds=lib_total,
                mixed_precision=cfg['mixed_precision'], n_train=cfg['n_images']['train'], n_val=cfg['n_images']['val'])
-    ref = dict(history=ref.history, total_seconds=ref.setup_seconds + sum(h['seconds'] for h in ref.history),
-               n_train=len(ref.train_ds), n_val=len(ref.val_ds))
+    ref = dict(history=ref['history'], total_seconds=ref['setup_seconds'] + sum(h['seconds'] for h in ref['history']),
+               n_train=ref['n_train'], n_val=ref['n_val'])
     print(f'load average after: {load()}', flush=True)
     assert ref['n_train'] == lib['n_train'] and ref['n_val'] == lib['n_val'], (ref['n_train'], lib['n_train'])
 
@@ -166,6 +186,8 @@ def main(argv=None):
     print(f"{'train images/s (all)':24}{ips(ref):12.1f}{ips(lib):12.1f}{res['speedup_train']:7.2f}x")
     print(f"{'train images/s (last)':24}{last(ref):12.1f}{last(lib):12.1f}{res['speedup_last_epoch']:7.2f}x")
     print(f"{'end-to-end seconds':24}{ref['total_seconds']:12.1f}{lib['total_seconds']:12.1f}{res['speedup_end_to_end']:7.2f}x")
+    def faults(r): return sum(h['minor_faults'] for h in r['history']) / len(r['history'])
+    print(f"{'page faults per epoch':24}{faults(ref):12,.0f}{faults(lib):12,.0f}")
     for e in range(a.epochs):
         print(f"{'val accuracy, epoch ' + str(e + 1):24}{ref['history'][e]['val_acc']:12.3f}{lib['history'][e]['val_acc']:12.3f}")
     print(f"library precision: {lib['mixed_precision']}; wrote {out / 'bench_cnn.json'}")

@@ -11,9 +11,10 @@
 
 Both arms train for the same number of epochs, seeds `--seeds`. Within a seed the two alternate epoch by epoch (a
 library epoch, then a reference epoch, ...; the benchmark wraps `train_one_epoch`, so `train_cnn` runs unchanged in
-one call), so that other jobs on a shared machine slow both alike. Each arm keeps its own random streams (they are
-swapped around every reference epoch), so each trains as it would alone. Printed: mean ± sd over seeds of test
-accuracy and macro-F1 of the epoch each arm chose, training images/s and their ratio, and the wall time (set-up,
+one call, while the reference runs in a process of its own), so that other jobs on a shared machine slow both alike.
+The reference's own process gives it its own random streams and glibc's default malloc settings (`train_cnn` changes
+them for its whole call, `cnn.cpu_memory_reuse`), so each arm trains as it would alone. Printed: mean ± sd over seeds
+of test accuracy and macro-F1 of the epoch each arm chose, training images/s and their ratio, and the wall time (set-up,
 decoding, training, validation, checkpoints) each run needs to first reach the reference's mean best validation
 accuracy.
 
@@ -22,7 +23,7 @@ accuracy.
 
 Writes OUT/bench_cnn_recipe.json; the runs stay in OUT/library_s{seed}/ (and OUT/subset/ with --limit).
 """
-import argparse, copy, json, os, platform, random, statistics as st, sys, time
+import argparse, copy, json, os, platform, statistics as st, sys, time
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch, torchvision
@@ -30,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from child_process import InChildProcess
 import leukemia_detection.cnn as cnn
 from leukemia_detection.data import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, classification_metrics, limit_manifest,
                                      link_tree, load_manifest, manifest_data_root, prediction_table)
@@ -97,31 +99,19 @@ def reference_epochs(folder: Path, arch: str, size: int, epochs: int, seed: int,
     yield dict(best_epoch=best_epoch, best_val_acc=best_acc, test=classification_metrics(table))
 
 
-def rng_states() -> tuple:
-    "The global random states the two arms draw from: torch's CPU generator, NumPy's and Python's."
-    return torch.get_rng_state(), np.random.get_state(), random.getstate()
-
-
-def set_rng_states(states: tuple):
-    torch.set_rng_state(states[0]); np.random.set_state(states[1]); random.setstate(states[2])
-
-
 def run_pair(manifest: Path, folder: Path, out: Path, seed: int, a) -> tuple[dict, dict]:
     "One library run and one reference run with `seed`, alternating epochs; per-epoch rows with cumulative seconds."
-    ref = reference_epochs(folder, a.arch, a.img_size, a.epochs, seed, num_workers=a.ref_workers)
-    ref_rows, ref_time, entries, inside, ref_rng = [], [0.0], [], [], [None]
+    ref = InChildProcess(reference_epochs, folder, a.arch, a.img_size, a.epochs, seed, num_workers=a.ref_workers,
+                         threads=a.threads)
+    ref_rows, ref_time, entries, inside = [], [0.0], [], []
     real_epoch = cnn.train_one_epoch
 
     def one_reference_epoch() -> float:
-        # each arm draws from its own random streams (shuffle order, flips, rotations): the library's are put aside
-        # while the reference's run, so each arm is the run it would be on its own
-        lib_rng = rng_states()
-        if ref_rng[0] is not None: set_rng_states(ref_rng[0])
         t = time.perf_counter(); row = next(ref); took = time.perf_counter() - t; ref_time[0] += took
-        ref_rng[0] = rng_states(); set_rng_states(lib_rng)
+        row.update(minor_faults=ref.usage['minor_faults'], system_seconds=ref.usage['system_seconds'])
         ref_rows.append(row)
         print(f'  seed {seed} epoch {row["epoch"]} reference: {row["train_images_per_s"]:6.1f} img/s, '
-              f'val acc {row["val_acc"]:.3f} (load {load()})', flush=True)
+              f'val acc {row["val_acc"]:.3f}, {row["minor_faults"]:,} page faults (load {load()})', flush=True)
         return took
 
     def alternating_epoch(*args, **kwargs):
@@ -133,13 +123,15 @@ def run_pair(manifest: Path, folder: Path, out: Path, seed: int, a) -> tuple[dic
 
     cnn.train_one_epoch = alternating_epoch
     try:
-        t_start = time.perf_counter()
-        run = cnn.train_cnn(manifest, out / f'library_s{seed}', arch=a.arch, weights='none', img_size=a.img_size,
-                            epochs=a.epochs, seed=seed, resume=False, progress=False)
-        lib_total = time.perf_counter() - t_start - ref_time[0]
+        with ref:
+            t_start = time.perf_counter()
+            run = cnn.train_cnn(manifest, out / f'library_s{seed}', arch=a.arch, weights='none', img_size=a.img_size,
+                                epochs=a.epochs, seed=seed, resume=False, progress=False)
+            lib_total = time.perf_counter() - t_start - ref_time[0]
+            cnn.train_one_epoch = real_epoch
+            while len(ref_rows) < a.epochs: one_reference_epoch()
+            ref_result = next(ref)
     finally: cnn.train_one_epoch = real_epoch
-    while len(ref_rows) < a.epochs: one_reference_epoch()
-    ref_result = next(ref)
     hist = pd.read_csv(run / 'history.csv').to_dict('records')
     for h, entry, ref_s in zip(hist, entries, inside):
         h['seconds'] -= ref_s; h['cumulative_seconds'] = entry + h['seconds']   # the library's own seconds
