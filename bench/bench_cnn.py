@@ -22,7 +22,7 @@ the library's training loop).
 
 Results are written to OUT/bench_cnn.json. On a shared machine, compare the load averages printed before and after.
 """
-import argparse, json, os, platform, resource, sys, time
+import argparse, json, os, platform, sys, time
 from pathlib import Path
 
 import pandas as pd, torch
@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms as T
 
-from child_process import InChildProcess
+from child_process import InChildProcess, measured
 from leukemia_detection.data import (IMAGENET_MEAN, IMAGENET_STD, limit_manifest, link_tree, load_manifest,
                                      manifest_data_root, prepare_split)
 import leukemia_detection.cnn as cnn
@@ -101,10 +101,8 @@ def library_run(manifest: Path, out: Path, a, between_epochs) -> tuple[list[dict
     def alternating_epoch(*args, **kwargs):
         if calls:
             t = time.perf_counter(); between_epochs(); spent[0] += time.perf_counter() - t
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        result = real_epoch(*args, **kwargs)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        calls.append(dict(minor_faults=after.ru_minflt - before.ru_minflt, system_seconds=after.ru_stime - before.ru_stime))
+        with measured() as usage: result = real_epoch(*args, **kwargs)
+        calls.append(dict(minor_faults=usage['minor_faults'], system_seconds=usage['system_seconds']))
         return result
     cnn.train_one_epoch = alternating_epoch          # train_cnn looks its steps up in the module: one run, unchanged
     try:

@@ -128,7 +128,6 @@ def run_pair(manifest: Path, folder: Path, out: Path, seed: int, a) -> tuple[dic
             run = cnn.train_cnn(manifest, out / f'library_s{seed}', arch=a.arch, weights='none', img_size=a.img_size,
                                 epochs=a.epochs, seed=seed, resume=False, progress=False)
             lib_total = time.perf_counter() - t_start - ref_time[0]
-            cnn.train_one_epoch = real_epoch
             while len(ref_rows) < a.epochs: one_reference_epoch()
             ref_result = next(ref)
     finally: cnn.train_one_epoch = real_epoch

@@ -5,14 +5,22 @@ for the whole of its call, see `cnn.cpu_memory_reuse`), the random streams and t
 process. `InChildProcess(factory, *args)` builds `factory(*args)` in a process started with `spawn` (a new
 interpreter, nothing inherited but the environment); `call(name, ...)` runs one of its methods there and returns the
 result, with the call's wall seconds, minor page faults and system CPU seconds, as the child measured them, in
-`usage`. The two processes take turns, so the arms still alternate on the same cores.
+`usage`. The two processes take turns, so the arms still alternate on the same cores. `measured()` is that
+measurement, for any block of this process.
 """
 import multiprocessing as mp, resource, time, traceback
+from contextlib import contextmanager
 
 
-def _usage() -> tuple[float, int, float]:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return time.perf_counter(), r.ru_minflt, r.ru_stime
+@contextmanager
+def measured():
+    "A dict that holds, once the block has run, its wall `seconds`, `minor_faults` and `system_seconds`."
+    usage, r0, t0 = {}, resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    try: yield usage
+    finally:
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        usage.update(seconds=time.perf_counter() - t0, minor_faults=r1.ru_minflt - r0.ru_minflt,
+                     system_seconds=r1.ru_stime - r0.ru_stime)
 
 
 def _serve(conn, factory, args: tuple, kwargs: dict, threads: int | None):
@@ -25,12 +33,11 @@ def _serve(conn, factory, args: tuple, kwargs: dict, threads: int | None):
     if obj is None: return
     while (request := conn.recv()) is not None:
         name, a, kw = request
-        t0, f0, s0 = _usage()
-        try: reply = ('ok', getattr(obj, name)(*a, **kw))
-        except StopIteration: reply = ('stop', None)
-        except BaseException: reply = ('error', traceback.format_exc())
-        t1, f1, s1 = _usage()
-        conn.send(reply + (dict(seconds=t1 - t0, minor_faults=f1 - f0, system_seconds=s1 - s0),))
+        with measured() as usage:
+            try: reply = ('ok', getattr(obj, name)(*a, **kw))
+            except StopIteration: reply = ('stop', None)
+            except BaseException: reply = ('error', traceback.format_exc())
+        conn.send(reply + (usage,))
 
 
 class InChildProcess:

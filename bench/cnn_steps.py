@@ -11,23 +11,16 @@ measurement behind `cpu_memory_reuse`'s exit values. Run each case in a fresh pr
 `--way reference` is the reference notebook's step (fp32, NCHW, Adam 1e-4, no memory settings); `--way library` is
 `train_cnn`'s on a CPU (bf16 autocast where the CPU has it, channels_last, inside `cpu_memory_reuse`). `--after`
 enters and leaves a memory-reuse block first: `library` is `cpu_memory_reuse` as it is, `initial` the same block
-leaving glibc's thresholds at their initial 128 kB (what `cpu_memory_reuse` did before 2026-12-04).
+then setting glibc's thresholds to their initial 128 kB (what `cpu_memory_reuse` left before 2026-12-04).
 """
-import argparse, resource, time
-from contextlib import contextmanager, nullcontext
+import argparse
+from contextlib import nullcontext
 
 import torch, torch.nn.functional as F
 
-from leukemia_detection.cnn import (_M_MMAP_MAX, _M_TRIM_THRESHOLD, _mallopt, build_cnn, cpu_memory_reuse,
+from child_process import measured
+from leukemia_detection.cnn import (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, _mallopt, build_cnn, cpu_memory_reuse,
                                     cpu_supports_bf16)
-
-
-@contextmanager
-def reuse_left_at_initial_thresholds():
-    "`cpu_memory_reuse`, but leaving glibc's thresholds at 128 kB (its initial values), with its adjustment off."
-    applied = _mallopt(_M_MMAP_MAX, 0) and _mallopt(_M_TRIM_THRESHOLD, -1)
-    try: yield applied
-    finally: _mallopt(_M_MMAP_MAX, 65536); _mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
 
 
 def main(argv=None):
@@ -42,7 +35,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.after != 'none':
-        with (cpu_memory_reuse if a.after == 'library' else reuse_left_at_initial_thresholds)(): pass
+        with cpu_memory_reuse(): pass
+        if a.after == 'initial':   # glibc's initial thresholds, with its own adjustment left switched off
+            _mallopt(_M_MMAP_THRESHOLD, 128 << 10); _mallopt(_M_TRIM_THRESHOLD, 128 << 10)
     library = a.way == 'library'
     layout = torch.channels_last if library else torch.contiguous_format
     model = build_cnn(a.arch, None, 4).to(memory_format=layout).train()
@@ -54,13 +49,11 @@ def main(argv=None):
           f'({"bf16" if bf16 else "fp32"}), after {a.after}', flush=True)
     with (cpu_memory_reuse() if library else nullcontext()):
         for i in range(a.steps):
-            r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
-            F.cross_entropy(out.float(), y).backward(); opt.step(); opt.zero_grad()
-            r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-            print(f'step {i}: {t1 - t0:.2f} s ({a.batch_size / (t1 - t0):.2f} img/s), '
-                  f'{r1.ru_minflt - r0.ru_minflt:,} minor page faults, {r1.ru_stime - r0.ru_stime:.2f} s system',
-                  flush=True)
+            with measured() as u:
+                with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
+                F.cross_entropy(out.float(), y).backward(); opt.step(); opt.zero_grad()
+            print(f'step {i}: {u["seconds"]:.2f} s ({a.batch_size / u["seconds"]:.2f} img/s), '
+                  f'{u["minor_faults"]:,} minor page faults, {u["system_seconds"]:.2f} s system', flush=True)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,16 @@ from importlib import import_module
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'bench'))
-from child_process import InChildProcess  # noqa: E402
+from child_process import InChildProcess, measured  # noqa: E402
+
+
+class TestMeasured(unittest.TestCase):
+    def test_a_block_that_writes_fresh_memory_has_page_faults(self):
+        with measured() as usage: data = b'x' * (64 << 20)
+        self.assertEqual(len(data), 64 << 20)
+        self.assertGreater(usage['minor_faults'], (64 << 20) // 4096 // 2)
+        self.assertGreaterEqual(usage['seconds'], 0)
+        self.assertGreaterEqual(usage['system_seconds'], 0)
 
 
 class TestInChildProcess(unittest.TestCase):
