@@ -19,6 +19,10 @@ decoding, training, validation, checkpoints) each run needs to first reach the r
 accuracy.
 
     OMP_NUM_THREADS=1 python bench/bench_cnn_recipe.py --split runs/split_grouped --out runs/bench_recipe
+    # seeds in two processes, one per core, then one table over all of them:
+    OMP_NUM_THREADS=1 python bench/bench_cnn_recipe.py --split runs/split_grouped --out runs/bench_recipe_s01 --seeds 0 1 &
+    OMP_NUM_THREADS=1 python bench/bench_cnn_recipe.py --split runs/split_grouped --out runs/bench_recipe_s2 --seeds 2
+    wait; python bench/bench_cnn_recipe.py --out runs/bench_recipe --merge runs/bench_recipe_s01/bench_cnn_recipe.json runs/bench_recipe_s2/bench_cnn_recipe.json
     python bench/bench_cnn_recipe.py --split runs/split_grouped --out runs/bench_smoke --limit 64 --epochs 2 --seeds 0
 
 Writes OUT/bench_cnn_recipe.json; the runs stay in OUT/library_s{seed}/ (and OUT/subset/ with --limit).
@@ -150,13 +154,15 @@ def run_pair(manifest: Path, folder: Path, out: Path, seed: int, a) -> tuple[dic
 
 def first_reach(history: list[dict], target: float) -> float | None:
     "Cumulative seconds at the end of the first epoch whose validation accuracy reaches `target` (None: never)."
-    return next((h['cumulative_seconds'] for h in history if h['val_acc'] >= target - 1e-12), None)
+    # the library's accuracies come from history.csv, which keeps 6 significant digits (up to 5e-7 below the exact
+    # value); distinct accuracies of a validation split differ by 1/len(val), far more than this tolerance
+    return next((h['cumulative_seconds'] for h in history if h['val_acc'] >= target - 1e-6), None)
 
 
-def training_arguments(doc: str, out: str) -> argparse.ArgumentParser:
+def training_arguments(doc: str, out: str, split_required: bool = True) -> argparse.ArgumentParser:
     "The options of the CNN training benchmarks: split, output, model, image size, epochs, seeds, subset, threads."
     ap = argparse.ArgumentParser(description=doc.split('\n\n')[0])
-    ap.add_argument('--split', required=True, help='folder of manifest.csv and dataset/ (from `split`)')
+    ap.add_argument('--split', required=split_required, help='folder of manifest.csv and dataset/ (from `split`)')
     ap.add_argument('--out', default=out)
     ap.add_argument('--arch', default='resnet18')
     ap.add_argument('--img-size', type=int, default=128)
@@ -167,25 +173,26 @@ def training_arguments(doc: str, out: str) -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv=None):
-    ap = training_arguments(__doc__, 'runs/bench_cnn_recipe')
-    ap.add_argument('--ref-workers', type=int, default=0, help="the reference's DataLoader workers (Colab used 2)")
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    manifest, folder = split_tree(Path(a.split), out, a.limit)
-    dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else
-           f'CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
-           f'{torch.backends.cpu.get_cpu_capability()}, bf16: {cnn.cpu_supports_bf16()})')
-    print(f'{a.arch} {a.img_size}px, {a.epochs} epochs, seeds {a.seeds}, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads, {dev}; load before: {load()}', flush=True)
-    runs = {'library': [], 'reference': []}
-    for seed in a.seeds:
-        lib, ref = run_pair(manifest, folder, out, seed, a)
-        runs['library'].append(lib); runs['reference'].append(ref)
+SETTINGS = ('device', 'arch', 'img_size', 'epochs', 'limit', 'recipe')   # what merged results must share
+
+
+def merge_results(paths) -> tuple[dict, dict]:
+    "The settings (seeds included) and runs of several `bench_cnn_recipe.json`: other seeds, run in other processes."
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    for p, r in zip(paths[1:], parts[1:]):
+        differ = [k for k in SETTINGS if r.get(k) != parts[0].get(k)]
+        if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
+                                    f'setting only (fix: run the missing seeds with the same options)')
+    seeds = [s for r in parts for s in r['seeds']]
+    if len(set(seeds)) < len(seeds): raise SystemExit(f'{", ".join(map(str, paths))}: a seed appears twice ({seeds})')
+    runs = {arm: [run for r in parts for run in r['runs'][arm]] for arm in ('library', 'reference')}
+    return dict({k: parts[0].get(k) for k in SETTINGS}, seeds=seeds), runs
+
+
+def summarise(settings: dict, runs: dict) -> dict:
+    "Mean ± sd over seeds, training images/s, and seconds to the reference's mean best validation accuracy."
     target = st.mean(r['best_val_acc'] for r in runs['reference'])
 
-    def ms(v): return f'{st.mean(v):.4f} ± {st.stdev(v) if len(v) > 1 else 0.0:.4f}'
     def ips(rs):   # all training images of all epochs and seeds over all their training seconds
         hs = [h for r in rs for h in r['history']]
         return sum(h['train_images_per_s'] * h['train_seconds'] for h in hs) / sum(h['train_seconds'] for h in hs)
@@ -203,13 +210,17 @@ def main(argv=None):
                             total_seconds=[r['total_seconds'] for r in rs])
     L, R = summary['library'], summary['reference']
     speedup = (R['mean_seconds_to_target'] / L['mean_seconds_to_target']) if L['mean_seconds_to_target'] else None
-    res = dict(device=dev, arch=a.arch, img_size=a.img_size, epochs=a.epochs, seeds=a.seeds, limit=a.limit,
-               target_val_acc=target, images_per_s_ratio=L['train_images_per_s'] / R['train_images_per_s'],
-               speedup_to_target=speedup, summary=summary, runs=runs, recipe=runs['library'][0]['recipe'])
-    (out / 'bench_cnn_recipe.json').write_text(json.dumps(res, indent=2, default=float) + '\n')
-    print(f'\nload after: {load()}')
-    print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, seeds {a.seeds}; library recipe {res["recipe"]}')
-    print(f'target = reference mean best val accuracy {target:.4f}')
+    return dict(settings, target_val_acc=target, images_per_s_ratio=L['train_images_per_s'] / R['train_images_per_s'],
+                speedup_to_target=speedup, summary=summary, runs=runs)
+
+
+def print_table(res: dict):
+    "The benchmark's table (Markdown) of a `summarise` result."
+    L, R = res['summary']['library'], res['summary']['reference']
+    def ms(v): return f'{st.mean(v):.4f} ± {st.stdev(v) if len(v) > 1 else 0.0:.4f}'
+    print(f'{res["arch"]} {res["img_size"]}px from scratch, {res["epochs"]} epochs, seeds {res["seeds"]}; '
+          f'library recipe {res["recipe"]}')
+    print(f'target = reference mean best val accuracy {res["target_val_acc"]:.4f}')
     print("| | reference loop | library default |\n|---|---|---|")
     print(f"| test accuracy (mean ± sd) | {ms(R['test_accuracy'])} | {ms(L['test_accuracy'])} |")
     print(f"| test macro-F1 (mean ± sd) | {ms(R['test_macro_f1'])} | {ms(L['test_macro_f1'])} |")
@@ -219,10 +230,39 @@ def main(argv=None):
           f"({res['images_per_s_ratio']:.2f}×) |")
     fmt = lambda v: ', '.join('never' if t is None else f'{t:.0f}' for t in v)
     print(f"| seconds to the target, per seed | {fmt(R['seconds_to_target'])} | {fmt(L['seconds_to_target'])} |")
-    lib_mean = ('never (some seeds)' if speedup is None
-                else f"{L['mean_seconds_to_target']:.0f} ({speedup:.2f}× faster)")
+    lib_mean = ('never (some seeds)' if res['speedup_to_target'] is None
+                else f"{L['mean_seconds_to_target']:.0f} ({res['speedup_to_target']:.2f}× faster)")
     print(f"| mean seconds to the target | {R['mean_seconds_to_target']:.0f} | {lib_mean} |")
     print(f"| seconds per run (mean) | {st.mean(R['total_seconds']):.0f} | {st.mean(L['total_seconds']):.0f} |")
+
+
+def main(argv=None):
+    ap = training_arguments(__doc__, 'runs/bench_cnn_recipe', split_required=False)
+    ap.add_argument('--ref-workers', type=int, default=0, help="the reference's DataLoader workers (Colab used 2)")
+    ap.add_argument('--merge', nargs='+', metavar='JSON', help='summarise these bench_cnn_recipe.json together (runs '
+                    'of other seeds with the same options) instead of training; --split is then unused')
+    a = ap.parse_args(argv)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    if a.merge: settings, runs = merge_results(a.merge)
+    elif not a.split: ap.error('--split is required (or --merge)')
+    else:
+        torch.set_num_threads(a.threads)
+        manifest, folder = split_tree(Path(a.split), out, a.limit)
+        dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else
+               f'CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
+               f'{torch.backends.cpu.get_cpu_capability()}, bf16: {cnn.cpu_supports_bf16()})')
+        print(f'{a.arch} {a.img_size}px, {a.epochs} epochs, seeds {a.seeds}, torch {torch.__version__}, '
+              f'{torch.get_num_threads()} threads, {dev}; load before: {load()}', flush=True)
+        runs = {'library': [], 'reference': []}
+        for seed in a.seeds:
+            lib, ref = run_pair(manifest, folder, out, seed, a)
+            runs['library'].append(lib); runs['reference'].append(ref)
+        settings = dict(device=dev, arch=a.arch, img_size=a.img_size, epochs=a.epochs, limit=a.limit,
+                        recipe=runs['library'][0]['recipe'], seeds=a.seeds)
+        print(f'\nload after: {load()}')
+    res = summarise(settings, runs)
+    (out / 'bench_cnn_recipe.json').write_text(json.dumps(res, indent=2, default=float) + '\n')
+    print_table(res)
     print(f'wrote {out / "bench_cnn_recipe.json"}')
 
 

@@ -7,6 +7,7 @@ measurement behind `cpu_memory_reuse`'s exit values. Run each case in a fresh pr
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library                     # bf16 autocast, channels_last, memory kept
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way reference --after initial   # after a block left at 128 kB thresholds
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way reference --after library   # after a `cpu_memory_reuse` block
+    OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library --profile           # where the last step's time goes
 
 `--way reference` is the reference notebook's step (fp32, NCHW, Adam 1e-4, no memory settings); `--way library` is
 `train_cnn`'s on a CPU (bf16 autocast where the CPU has it, channels_last, inside `cpu_memory_reuse`). `--after`
@@ -17,6 +18,7 @@ import argparse
 from contextlib import nullcontext
 
 import torch, torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 
 from child_process import measured
 from leukemia_detection.cnn import (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, _mallopt, build_cnn, cpu_memory_reuse,
@@ -32,6 +34,7 @@ def main(argv=None):
     ap.add_argument('--batch-size', type=int, default=32)
     ap.add_argument('--steps', type=int, default=4)
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--profile', action='store_true', help="the last step's time by operator (torch.profiler)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.after != 'none':
@@ -49,11 +52,13 @@ def main(argv=None):
           f'({"bf16" if bf16 else "fp32"}), after {a.after}', flush=True)
     with (cpu_memory_reuse() if library else nullcontext()):
         for i in range(a.steps):
-            with measured() as u:
+            last = a.profile and i == a.steps - 1
+            with measured() as u, (profile(activities=[ProfilerActivity.CPU]) if last else nullcontext()) as prof:
                 with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
                 F.cross_entropy(out.float(), y).backward(); opt.step(); opt.zero_grad()
             print(f'step {i}: {u["seconds"]:.2f} s ({a.batch_size / u["seconds"]:.2f} img/s), '
                   f'{u["minor_faults"]:,} minor page faults, {u["system_seconds"]:.2f} s system', flush=True)
+    if a.profile: print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=12))
 
 
 if __name__ == '__main__':
