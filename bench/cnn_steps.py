@@ -7,7 +7,7 @@ measurement behind `cpu_memory_reuse`'s exit values. Run each case in a fresh pr
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library                     # bf16 autocast, channels_last, memory kept
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way reference --after initial   # after a block left at 128 kB thresholds
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way reference --after library   # after a `cpu_memory_reuse` block
-    OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library --profile           # where the last step's time goes
+    OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library --profile --steps 8 # where the last step's time goes
 
 `--way reference` is the reference notebook's step (fp32, NCHW, Adam 1e-4, no memory settings); `--way library` is
 `train_cnn`'s on a CPU (bf16 autocast where the CPU has it, channels_last, inside `cpu_memory_reuse`). `--after`
@@ -34,7 +34,8 @@ def main(argv=None):
     ap.add_argument('--batch-size', type=int, default=32)
     ap.add_argument('--steps', type=int, default=4)
     ap.add_argument('--threads', type=int, default=1)
-    ap.add_argument('--profile', action='store_true', help="the last step's time by operator (torch.profiler)")
+    ap.add_argument('--profile', action='store_true', help="the last step's time by operator (torch.profiler; "
+                    'its own memory adds page faults to that step, which land in BatchNorm\'s backward)')
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.after != 'none':
