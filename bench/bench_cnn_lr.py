@@ -9,6 +9,10 @@ validation, best validation accuracy, the epochs chosen, and the mean seconds pe
     python bench/bench_cnn_lr.py --split runs/split_grouped --out runs/bench_lr_smoke --limit 48 --epochs 1 --img-size 64 --seeds 0 --lrs 1e-3
 
 Writes OUT/bench_cnn_lr.json; the runs stay in OUT/lr{LR}_s{SEED}/ (and the subset in OUT/subset/ with --limit).
+Rates or seeds run in other processes make one table with `--merge` (the library arm of a `bench_cnn_recipe.json` is
+its default rate's row; files of other settings, or a rate and seed given twice, are refused):
+
+    python bench/bench_cnn_lr.py --out runs/bench_cnn_lr_full --merge runs/a/bench_cnn_lr.json runs/b/bench_cnn_lr.json runs/recipe/bench_cnn_recipe.json
 """
 import contextlib, json, statistics as st, sys, time
 from pathlib import Path
@@ -44,14 +48,41 @@ def train_arms(arms: dict, manifest: Path, out: Path, a) -> list[dict]:
                                     epochs=a.epochs, seed=seed, resume=False, progress=False, **kwargs)
             hist = pd.read_csv(run / 'history.csv')
             m = json.loads((run / 'metrics.json').read_text())
-            runs.append(dict(arm=name, seed=seed, test_accuracy=m['test']['accuracy'],
-                             test_macro_f1=m['test']['macro_f1'], best_val_acc=float(hist.val_acc.max()),
-                             best_epoch=m['best_epoch'], val_acc=hist.val_acc.tolist(), lr=hist.lr.tolist(),
-                             seconds=time.perf_counter() - t0))
+            runs.append(arm_run(name, seed, m['test'], m['best_epoch'], hist.to_dict('records'),
+                                time.perf_counter() - t0))
             r = runs[-1]
             print(f'  {name} seed {seed}: test {r["test_accuracy"]:.4f}, best val {r["best_val_acc"]:.4f} '
                   f'(epoch {r["best_epoch"]}), {r["seconds"]:.0f} s (load {load()})', flush=True)
     return runs
+
+
+def arm_run(arm: str, seed: int, test: dict, best_epoch: int, history: list[dict], seconds: float) -> dict:
+    "One run's row of an arms table: its test metrics, best validation accuracy, per-epoch val_acc and lr, seconds."
+    return dict(arm=arm, seed=seed, test_accuracy=test['accuracy'], test_macro_f1=test['macro_f1'],
+                best_val_acc=max(h['val_acc'] for h in history), best_epoch=best_epoch,
+                val_acc=[h['val_acc'] for h in history], lr=[h['lr'] for h in history], seconds=seconds)
+
+
+ARM_SETTINGS = ('arch', 'img_size', 'epochs', 'limit')   # what merged arms benchmarks must share
+
+
+def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
+    """The settings and runs of several arms benchmarks' JSON files (rates, variants or seeds run in other processes).
+    A `bench_cnn_recipe.json` gives its library runs, the default recipe, as arm `recipe_arm(its recipe)`."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    for p, r in zip(paths[1:], parts[1:]):
+        differ = [k for k in ARM_SETTINGS if r.get(k) != parts[0].get(k)]
+        if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
+                                    f'setting only (fix: run the missing arms with the same options)')
+    runs = []
+    for r in parts:
+        if 'recipe' in r: runs += [arm_run(recipe_arm(r['recipe']), seed, x['test'], x['best_epoch'], x['history'],
+                                           x['total_seconds']) for seed, x in zip(r['seeds'], r['runs']['library'])]
+        else: runs += r['runs']
+    pairs = [(r['arm'], r['seed']) for r in runs]
+    twice = sorted({p for p in pairs if pairs.count(p) > 1})
+    if twice: raise SystemExit(f'{", ".join(map(str, paths))}: arm and seed {twice} appear twice; merge each run once')
+    return {k: parts[0].get(k) for k in ARM_SETTINGS}, runs
 
 
 def arms_table(runs: list[dict], arms, title: str) -> dict:
@@ -70,15 +101,32 @@ def arms_table(runs: list[dict], arms, title: str) -> dict:
     return summary
 
 
+def merged_table(a, recipe_arm, title: str, order=None) -> dict:
+    "`--merge`: one table of the runs of `a.merge`, arms in `order` of their names (default: as they come)."
+    settings, runs = merge_arms(a.merge, recipe_arm)
+    arms = sorted(dict.fromkeys(r['arm'] for r in runs), key=order)
+    print(f"{settings['arch']} {settings['img_size']}px from scratch, {settings['epochs']} epochs, "
+          f"limit {settings['limit']}, merged from {len(a.merge)} files")
+    return dict(settings, merged=[str(p) for p in a.merge], summary=arms_table(runs, arms, title), runs=runs)
+
+
+def lr_arm(lr: float) -> str: return f'lr{lr:g}'
+
+
 def main(argv=None):
-    ap = training_arguments(__doc__, 'runs/bench_cnn_lr')
+    ap = training_arguments(__doc__, 'runs/bench_cnn_lr', split_required=False)
     ap.add_argument('--lrs', type=float, nargs='+', default=[1e-4, 3e-4, 1e-3])
+    ap.add_argument('--merge', nargs='+', metavar='JSON', help='one table of these results instead of training')
     a = ap.parse_args(argv)
-    out, manifest = prepare_bench(a, f'lrs {a.lrs}')
-    arms = {f'lr{lr:g}': (dict(lr=lr), contextlib.nullcontext) for lr in a.lrs}
-    runs = train_arms(arms, manifest, out, a)
-    summary = arms_table(runs, arms, 'Adam lr')
-    (out / 'bench_cnn_lr.json').write_text(json.dumps(dict(vars(a), summary=summary, runs=runs), indent=2) + '\n')
+    if a.merge: result = merged_table(a, lambda recipe: lr_arm(recipe['lr']), 'Adam lr', lambda arm: float(arm[2:]))
+    else:
+        if not a.split: ap.error('--split is required (or --merge)')
+        out, manifest = prepare_bench(a, f'lrs {a.lrs}')
+        arms = {lr_arm(lr): (dict(lr=lr), contextlib.nullcontext) for lr in a.lrs}
+        runs = train_arms(arms, manifest, out, a)
+        result = dict(vars(a), summary=arms_table(runs, arms, 'Adam lr'), runs=runs)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out / 'bench_cnn_lr.json').write_text(json.dumps(result, indent=2) + '\n')
 
 
 if __name__ == '__main__':

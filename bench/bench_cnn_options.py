@@ -17,6 +17,8 @@ validation accuracy, the epochs chosen, and the mean seconds per run. The `defau
     python bench/bench_cnn_options.py --split runs/split_grouped --out runs/bench_opt_smoke --limit 48 --epochs 1 --img-size 64 --seeds 0
 
 Writes OUT/bench_cnn_options.json; the runs stay in OUT/{variant}_s{SEED}/ (and the subset in OUT/subset/ with --limit).
+Variants or seeds run in other processes make one table with `--merge`, as in `bench_cnn_lr.py` (the library arm of a
+`bench_cnn_recipe.json` is the `default` row).
 """
 import contextlib, json, math, sys
 from pathlib import Path
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_cnn_recipe import training_arguments                          # the recipe benchmark's options
-from bench_cnn_lr import arms_table, prepare_bench, train_arms          # set-up, one run per arm and seed, the table
+from bench_cnn_lr import arms_table, merged_table, prepare_bench, train_arms   # set-up, runs, the table, --merge
 import leukemia_detection.cnn as cnn
 
 LABEL_SMOOTHING, WEIGHT_DECAY = 0.1, 0.05
@@ -72,18 +74,25 @@ def variant(name: str, epochs: int):
     raise ValueError(f'unknown variant {name!r}')
 
 
+VARIANTS = ('default', 'label_smoothing', 'adamw', 'warmup')
+
+
 def main(argv=None):
-    ap = training_arguments(__doc__, 'runs/bench_cnn_options')
-    ap.add_argument('--variants', nargs='+', default=['default', 'label_smoothing', 'adamw', 'warmup'])
+    ap = training_arguments(__doc__, 'runs/bench_cnn_options', split_required=False)
+    ap.add_argument('--variants', nargs='+', default=list(VARIANTS))
+    ap.add_argument('--merge', nargs='+', metavar='JSON', help='one table of these results instead of training')
     a = ap.parse_args(argv)
-    for v in a.variants: variant(v, a.epochs)                          # unknown names fail before any work
-    arms = {v: ({}, lambda v=v: variant(v, a.epochs)) for v in a.variants}
-    out, manifest = prepare_bench(a, f'variants {a.variants}')
-    runs = train_arms(arms, manifest, out, a)
-    summary = arms_table(runs, arms, 'variant')
-    (out / 'bench_cnn_options.json').write_text(json.dumps(dict(vars(a), label_smoothing=LABEL_SMOOTHING,
-                                                                weight_decay=WEIGHT_DECAY, summary=summary, runs=runs),
-                                                           indent=2) + '\n')
+    if a.merge: result = merged_table(a, lambda recipe: 'default', 'variant', VARIANTS.index)
+    else:
+        if not a.split: ap.error('--split is required (or --merge)')
+        for v in a.variants: variant(v, a.epochs)                      # unknown names fail before any work
+        arms = {v: ({}, lambda v=v: variant(v, a.epochs)) for v in a.variants}
+        out, manifest = prepare_bench(a, f'variants {a.variants}')
+        runs = train_arms(arms, manifest, out, a)
+        result = dict(vars(a), summary=arms_table(runs, arms, 'variant'), runs=runs)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out / 'bench_cnn_options.json').write_text(json.dumps(dict(result, label_smoothing=LABEL_SMOOTHING,
+                                                                weight_decay=WEIGHT_DECAY), indent=2) + '\n')
 
 
 if __name__ == '__main__':
