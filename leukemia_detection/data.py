@@ -17,19 +17,19 @@ from torchvision.transforms import v2
 
 # %% auto #0
 __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'PositiveInt', 'NonNegativeInt', 'PositiveFloat', 'UnitFloat',
-           'IMAGE_EXTS', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX', 'SIFT_PARAMS', 'SIFT_FRAME', 'FEATURES_VERSION',
-           'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS', 'MANIFEST_COLUMNS', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'DataError', 'Range', 'value_problem', 'parameter_annotations', 'check_arguments', 'checked',
-           'atomic_write', 'write_json', 'write_csv', 'write_text', 'file_md5', 'pid_alive', 'FolderInUseError',
-           'RunLock', 'list_images', 'softmax', 'prediction_table', 'scored_rows', 'write_predictions',
-           'read_predictions', 'classification_metrics', 'make_synthetic_dataset', 'download_dataset',
-           'find_image_root', 'scan_images', 'load_rgb', 'inspect_image', 'validate_images', 'remove_overlay',
-           'read_grey', 'sift_features', 'cached_features', 'image_features', 'overlap_fraction', 'verify_pair',
-           'candidate_pairs', 'recapture_table', 'recapture_search_version', 'cached_recapture_table',
-           'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats', 'check_fractions',
-           'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split', 'manifest_data_root',
-           'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch', 'reference_transforms',
-           'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
+           'IMAGE_EXTS', 'READ_FLOATS_EXACTLY', 'KAGGLE_DATASET', 'MIN_SIDE', 'OVERLAY_BOX', 'SIFT_PARAMS',
+           'SIFT_FRAME', 'FEATURES_VERSION', 'MIN_INLIERS', 'RECAPTURE_COLUMNS', 'EVIDENCE_COLUMNS', 'SPLITS',
+           'MANIFEST_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'Range', 'value_problem',
+           'parameter_annotations', 'check_arguments', 'checked', 'atomic_write', 'write_json', 'write_csv',
+           'write_text', 'file_md5', 'pid_alive', 'FolderInUseError', 'RunLock', 'list_images', 'softmax',
+           'prediction_table', 'scored_rows', 'write_predictions', 'read_predictions', 'classification_metrics',
+           'make_synthetic_dataset', 'download_dataset', 'find_image_root', 'scan_images', 'load_rgb', 'inspect_image',
+           'validate_images', 'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features',
+           'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'recapture_search_version',
+           'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats',
+           'check_fractions', 'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split',
+           'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
+           'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
 CLASSES = ['Benign', 'Early', 'Pre', 'Pro']
@@ -247,6 +247,10 @@ def write_predictions(table: pd.DataFrame, path):
                         'or infinite probability.')
     atomic_write(path, lambda p: table.to_csv(p, index=False, lineterminator='\n'))
 
+# %% ../nbs/00_data.ipynb #a3e1f0c3
+READ_FLOATS_EXACTLY = ({} if tuple(map(int, pd.__version__.split('.')[:2])) >= (3, 1)   # read_csv options
+                       else {'float_precision': 'round_trip'})
+
 # %% ../nbs/00_data.ipynb #b871874a
 def _checked_probs(df: pd.DataFrame, path) -> tuple[np.ndarray, np.ndarray]:
     "The probability columns of a prediction table, rows renormalised where they do not sum to 1, and which were."
@@ -269,7 +273,8 @@ def read_predictions(path, need_labels: bool = True) -> pd.DataFrame:
         raise FileNotFoundError(f'{path} not found. Fix: write it with `leukemia-detection train` (CNN: '
                                 'predictions_*.csv) or `leukemia-detection vlm` (VLM: vlm_*.csv), or pass the right '
                                 '--run folder.')
-    df = pd.read_csv(path, dtype={'path': str, 'label': str, 'pred': str}, keep_default_na=False)
+    df = pd.read_csv(path, dtype={'path': str, 'label': str, 'pred': str}, keep_default_na=False,
+                     **READ_FLOATS_EXACTLY)
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
     if missing: raise DataError(f'{path} lacks the columns {missing}; a prediction table has {PREDICTION_COLUMNS}.')
     skipped = ~scored_rows(df)
@@ -751,7 +756,8 @@ def cached_recapture_table(paths, labels, md5s, cache=None, workers: int = 2) ->
     units = pd.DataFrame({'md5': list(md5s), 'label': list(labels)}).drop_duplicates().sort_values(['label', 'md5'])
     f = _cache_folder(cache) / f'pairs-{_params_key(recapture_search_version(), units.values.tolist())}.csv'
     if f.is_file():
-        try: return pd.read_csv(f, dtype={'md5_a': str, 'md5_b': str, 'label': str})[RECAPTURE_COLUMNS]
+        try: return pd.read_csv(f, dtype={'md5_a': str, 'md5_b': str, 'label': str},
+                                **READ_FLOATS_EXACTLY)[RECAPTURE_COLUMNS]
         except (OSError, ValueError, KeyError, pd.errors.ParserError): pass   # damaged: computed again
     table = recapture_table(image_features(paths, md5s, cache, workers), units, workers)
     f.parent.mkdir(parents=True, exist_ok=True)
