@@ -8,6 +8,7 @@ measurement behind `cpu_memory_reuse`'s exit values. Run each case in a fresh pr
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way reference --after initial   # after a block left at 128 kB thresholds
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way reference --after library   # after a `cpu_memory_reuse` block
     OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library --profile --steps 8 # where the last step's time goes
+    OMP_NUM_THREADS=1 python bench/cnn_steps.py --way library --compile --steps 6 # torch.compile (inductor) first
 
 `--way reference` is the reference notebook's step (fp32, NCHW, Adam 1e-4, no memory settings); `--way library` is
 `train_cnn`'s on a CPU (bf16 autocast where the CPU has it, channels_last, inside `cpu_memory_reuse`). `--after`
@@ -36,6 +37,7 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--profile', action='store_true', help="the last step's time by operator (torch.profiler; "
                     'its own memory adds page faults to that step, which land in BatchNorm\'s backward)')
+    ap.add_argument('--compile', action='store_true', help='torch.compile the model (inductor); step 0 compiles it')
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.after != 'none':
@@ -50,12 +52,13 @@ def main(argv=None):
     y = torch.randint(0, 4, (a.batch_size,))
     bf16 = library and cpu_supports_bf16()
     print(f'{a.arch} {a.img_size}px, batch {a.batch_size}, {a.threads} thread(s), way {a.way} '
-          f'({"bf16" if bf16 else "fp32"}), after {a.after}', flush=True)
+          f'({"bf16" if bf16 else "fp32"}), after {a.after}{", compiled" if a.compile else ""}', flush=True)
+    forward = torch.compile(model) if a.compile else model
     with (cpu_memory_reuse() if library else nullcontext()):
         for i in range(a.steps):
             last = a.profile and i == a.steps - 1
             with measured() as u, (profile(activities=[ProfilerActivity.CPU]) if last else nullcontext()) as prof:
-                with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
+                with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = forward(x)
                 F.cross_entropy(out.float(), y).backward(); opt.step(); opt.zero_grad()
             print(f'step {i}: {u["seconds"]:.2f} s ({a.batch_size / u["seconds"]:.2f} img/s), '
                   f'{u["minor_faults"]:,} minor page faults, {u["system_seconds"]:.2f} s system', flush=True)
