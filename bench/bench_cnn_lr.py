@@ -2,7 +2,8 @@
 
 Chooses the library's default learning rate for a network trained from scratch (`cnn.LEARNING_RATES['scratch']`):
 every run is `train_cnn(manifest, out, arch, weights='none', img_size, epochs, lr=LR, seed=SEED)` with every other
-setting at its default. Printed per rate: mean ± sd over seeds of test accuracy and macro-F1 of the epoch chosen on
+setting at its default. `--weights imagenet` measures the rates of a fine-tuned network where torchvision's ImageNet
+weights can be downloaded (Colab; `cnn.LEARNING_RATES['pretrained']`). Printed per rate: mean ± sd over seeds of test accuracy and macro-F1 of the epoch chosen on
 validation, best validation accuracy, the epochs chosen, and the mean seconds per run.
 
     OMP_NUM_THREADS=1 python bench/bench_cnn_lr.py --split runs/split_grouped --out runs/bench_cnn_lr --limit 600
@@ -14,7 +15,7 @@ its default rate's row; files of other settings, or a rate and seed given twice,
 
     python bench/bench_cnn_lr.py --out runs/bench_cnn_lr_full --merge runs/a/bench_cnn_lr.json runs/b/bench_cnn_lr.json runs/recipe/bench_cnn_recipe.json
 """
-import contextlib, json, statistics as st, sys, time
+import argparse, contextlib, json, statistics as st, sys, time
 from pathlib import Path
 
 import pandas as pd, torch
@@ -24,12 +25,28 @@ from bench_cnn_recipe import load, split_tree, training_arguments   # the recipe
 import leukemia_detection.cnn as cnn
 
 
+def arms_arguments(doc: str, out: str) -> argparse.ArgumentParser:
+    "The options of an arms benchmark: the training benchmarks' own, where each run starts, and `--merge`."
+    ap = training_arguments(doc, out, split_required=False)
+    ap.add_argument('--weights', default='none', help="where each run starts: 'none' (from scratch), 'imagenet' "
+                    "(torchvision's download, e.g. on Colab) or a checkpoint; `train_cnn`'s default rate follows it")
+    ap.add_argument('--merge', nargs='+', metavar='JSON', help='one table of these results instead of training')
+    return ap
+
+
+def parse_arms(ap: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    "The parsed options; training (no `--merge`) needs `--split`."
+    a = ap.parse_args(argv)
+    if not a.merge and not a.split: ap.error('--split is required (or --merge)')
+    return a
+
+
 def prepare_bench(a, what: str) -> tuple[Path, Path]:
     "Threads, output folder and (subset of the) split of a `train_arms` benchmark; prints what runs and the load."
     torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     manifest, _ = split_tree(Path(a.split), out, a.limit)
-    print(f'{a.arch} {a.img_size}px from scratch, {a.epochs} epochs, {what}, seeds {a.seeds}, '
+    print(f'{a.arch} {a.img_size}px, weights {a.weights}, {a.epochs} epochs, {what}, seeds {a.seeds}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads, bf16: {cnn.cpu_supports_bf16()}; '
           f'load {load()}', flush=True)
     return out, manifest
@@ -44,7 +61,7 @@ def train_arms(arms: dict, manifest: Path, out: Path, a) -> list[dict]:
         for name, (kwargs, context) in arms.items():
             t0 = time.perf_counter()
             with context():
-                run = cnn.train_cnn(manifest, out / f'{name}_s{seed}', arch=a.arch, weights='none', img_size=a.img_size,
+                run = cnn.train_cnn(manifest, out / f'{name}_s{seed}', arch=a.arch, weights=a.weights, img_size=a.img_size,
                                     epochs=a.epochs, seed=seed, resume=False, progress=False, **kwargs)
             hist = pd.read_csv(run / 'history.csv')
             m = json.loads((run / 'metrics.json').read_text())
@@ -63,7 +80,8 @@ def arm_run(arm: str, seed: int, test: dict, best_epoch: int, history: list[dict
                 val_acc=[h['val_acc'] for h in history], lr=[h['lr'] for h in history], seconds=seconds)
 
 
-ARM_SETTINGS = ('arch', 'img_size', 'epochs', 'limit')   # what merged arms benchmarks must share
+ARM_SETTINGS = {'arch': None, 'img_size': None, 'epochs': None, 'limit': None,   # what merged arms benchmarks must
+                'weights': 'none'}                                            # share; the value where a file has none
 
 
 def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
@@ -71,7 +89,7 @@ def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
     A `bench_cnn_recipe.json` gives its library runs, the default recipe, as arm `recipe_arm(its recipe)`."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
     for p, r in zip(paths[1:], parts[1:]):
-        differ = [k for k in ARM_SETTINGS if r.get(k) != parts[0].get(k)]
+        differ = [k for k, v in ARM_SETTINGS.items() if r.get(k, v) != parts[0].get(k, v)]
         if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
                                     f'setting only (fix: run the missing arms with the same options)')
     runs = []
@@ -82,7 +100,7 @@ def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
     pairs = [(r['arm'], r['seed']) for r in runs]
     twice = sorted({p for p in pairs if pairs.count(p) > 1})
     if twice: raise SystemExit(f'{", ".join(map(str, paths))}: arm and seed {twice} appear twice; merge each run once')
-    return {k: parts[0].get(k) for k in ARM_SETTINGS}, runs
+    return {k: parts[0].get(k, v) for k, v in ARM_SETTINGS.items()}, runs
 
 
 def arms_table(runs: list[dict], arms, title: str) -> dict:
@@ -105,7 +123,7 @@ def merged_table(a, recipe_arm, title: str, order=None) -> dict:
     "`--merge`: one table of the runs of `a.merge`, arms in `order` of their names (default: as they come)."
     settings, runs = merge_arms(a.merge, recipe_arm)
     arms = sorted(dict.fromkeys(r['arm'] for r in runs), key=order)
-    print(f"{settings['arch']} {settings['img_size']}px from scratch, {settings['epochs']} epochs, "
+    print(f"{settings['arch']} {settings['img_size']}px, weights {settings['weights']}, {settings['epochs']} epochs, "
           f"limit {settings['limit']}, merged from {len(a.merge)} files")
     return dict(settings, merged=[str(p) for p in a.merge], summary=arms_table(runs, arms, title), runs=runs)
 
@@ -114,13 +132,11 @@ def lr_arm(lr: float) -> str: return f'lr{lr:g}'
 
 
 def main(argv=None):
-    ap = training_arguments(__doc__, 'runs/bench_cnn_lr', split_required=False)
+    ap = arms_arguments(__doc__, 'runs/bench_cnn_lr')
     ap.add_argument('--lrs', type=float, nargs='+', default=[1e-4, 3e-4, 1e-3])
-    ap.add_argument('--merge', nargs='+', metavar='JSON', help='one table of these results instead of training')
-    a = ap.parse_args(argv)
+    a = parse_arms(ap, argv)
     if a.merge: result = merged_table(a, lambda recipe: lr_arm(recipe['lr']), 'Adam lr', lambda arm: float(arm[2:]))
     else:
-        if not a.split: ap.error('--split is required (or --merge)')
         out, manifest = prepare_bench(a, f'lrs {a.lrs}')
         arms = {lr_arm(lr): (dict(lr=lr), contextlib.nullcontext) for lr in a.lrs}
         runs = train_arms(arms, manifest, out, a)

@@ -1,8 +1,8 @@
 """Benchmark: changes to `train_cnn`'s default from-scratch recipe (label smoothing, AdamW, warm-up), several seeds.
 
 Item 4 of the CNN issue asks for a default recipe chosen by measurement. Each variant is the library's default run,
-`train_cnn(manifest, out, arch, weights='none', img_size, epochs, seed=SEED)`, with one change made from outside (the
-library has no option for them until one earns its place):
+`train_cnn(manifest, out, arch, weights='none', img_size, epochs, seed=SEED)` (or `--weights imagenet`, as in
+`bench_cnn_lr.py`), with one change made from outside (the library has no option for them until one earns its place):
 
     default          the library as it is: Adam at `default_lr`, cosine schedule, plain cross-entropy
     label_smoothing  training loss cross-entropy with label smoothing 0.1 (validation loss stays plain)
@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_cnn_recipe import training_arguments                          # the recipe benchmark's options
-from bench_cnn_lr import arms_table, merged_table, prepare_bench, train_arms   # set-up, runs, the table, --merge
+from bench_cnn_lr import arms_arguments, arms_table, merged_table, parse_arms, prepare_bench, train_arms
 import leukemia_detection.cnn as cnn
 
 LABEL_SMOOTHING, WEIGHT_DECAY = 0.1, 0.05
@@ -78,13 +77,11 @@ VARIANTS = ('default', 'label_smoothing', 'adamw', 'warmup')
 
 
 def main(argv=None):
-    ap = training_arguments(__doc__, 'runs/bench_cnn_options', split_required=False)
+    ap = arms_arguments(__doc__, 'runs/bench_cnn_options')
     ap.add_argument('--variants', nargs='+', default=list(VARIANTS))
-    ap.add_argument('--merge', nargs='+', metavar='JSON', help='one table of these results instead of training')
-    a = ap.parse_args(argv)
+    a = parse_arms(ap, argv)
     if a.merge: result = merged_table(a, lambda recipe: 'default', 'variant', VARIANTS.index)
     else:
-        if not a.split: ap.error('--split is required (or --merge)')
         for v in a.variants: variant(v, a.epochs)                      # unknown names fail before any work
         arms = {v: ({}, lambda v=v: variant(v, a.epochs)) for v in a.variants}
         out, manifest = prepare_bench(a, f'variants {a.variants}')

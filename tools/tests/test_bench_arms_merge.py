@@ -41,7 +41,7 @@ class TestMergeArms(unittest.TestCase):
         b = arms_file(self.dir, 'b', [('lr0.0001', s, 0.80 + s / 100) for s in range(3)])
         r = recipe_file(self.dir, [0, 1, 2], [0.95, 0.96, 0.94])
         settings, runs = merge_arms([a, b, r], lambda recipe: f"lr{recipe['lr']:g}")
-        self.assertEqual(settings, SAME)
+        self.assertEqual(settings, dict(SAME, weights='none'))     # files from before --weights: from scratch
         lib = [x for x in runs if x['arm'] == 'lr0.0003']
         self.assertEqual([(x['seed'], x['test_accuracy'], x['seconds']) for x in lib],
                          [(0, 0.95, 61.0), (1, 0.96, 61.0), (2, 0.94, 61.0)])
@@ -67,6 +67,9 @@ class TestMergeArms(unittest.TestCase):
         b = arms_file(self.dir, 'b', [('lr0.0001', 0, 0.8)], epochs=8)
         with self.assertRaises(SystemExit) as e: merge_arms([a, b], str)
         self.assertIn(str(b), str(e.exception)); self.assertIn('epochs', str(e.exception))
+        d = arms_file(self.dir, 'd', [('lr0.0001', 1, 0.8)], weights='imagenet')
+        with self.assertRaises(SystemExit) as e: merge_arms([a, d], str)
+        self.assertIn('weights', str(e.exception))
         c = arms_file(self.dir, 'c', [('lr0.001', 0, 0.7), ('lr0.001', 1, 0.7)])
         with self.assertRaises(SystemExit) as e: merge_arms([a, c], str)
         self.assertIn("('lr0.001', 0)", str(e.exception)); self.assertNotIn("('lr0.001', 1)", str(e.exception))
