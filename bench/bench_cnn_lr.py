@@ -3,8 +3,9 @@
 Chooses the library's default learning rate for a network trained from scratch (`cnn.LEARNING_RATES['scratch']`):
 every run is `train_cnn(manifest, out, arch, weights='none', img_size, epochs, lr=LR, seed=SEED)` with every other
 setting at its default. `--weights imagenet` measures the rates of a fine-tuned network where torchvision's ImageNet
-weights can be downloaded (Colab; `cnn.LEARNING_RATES['pretrained']`). Printed per rate: mean ± sd over seeds of test accuracy and macro-F1 of the epoch chosen on
-validation, best validation accuracy, the epochs chosen, and the mean seconds per run.
+weights can be downloaded (Colab; `cnn.LEARNING_RATES['pretrained']`). Printed per rate: mean ± sd over seeds of test
+accuracy and macro-F1 of the epoch chosen on validation, best validation accuracy, the epochs chosen, and the mean
+seconds per run.
 
     OMP_NUM_THREADS=1 python bench/bench_cnn_lr.py --split runs/split_grouped --out runs/bench_cnn_lr --limit 600
     python bench/bench_cnn_lr.py --split runs/split_grouped --out runs/bench_lr_smoke --limit 48 --epochs 1 --img-size 64 --seeds 0 --lrs 1e-3
@@ -122,7 +123,8 @@ def arms_table(runs: list[dict], arms, title: str) -> dict:
 def merged_table(a, recipe_arm, title: str, order=None) -> dict:
     "`--merge`: one table of the runs of `a.merge`, arms in `order` of their names (default: as they come)."
     settings, runs = merge_arms(a.merge, recipe_arm)
-    arms = sorted(dict.fromkeys(r['arm'] for r in runs), key=order)
+    arms = list(dict.fromkeys(r['arm'] for r in runs))
+    if order: arms.sort(key=order)
     print(f"{settings['arch']} {settings['img_size']}px, weights {settings['weights']}, {settings['epochs']} epochs, "
           f"limit {settings['limit']}, merged from {len(a.merge)} files")
     return dict(settings, merged=[str(p) for p in a.merge], summary=arms_table(runs, arms, title), runs=runs)
