@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd, torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_cnn_recipe import load, split_tree, training_arguments   # the recipe benchmark's subset and options
+from bench_cnn_recipe import load, read_same_settings, split_tree, training_arguments   # subset, options, merge check
 import leukemia_detection.cnn as cnn
 
 
@@ -88,11 +88,7 @@ ARM_SETTINGS = {'arch': None, 'img_size': None, 'epochs': None, 'limit': None,  
 def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
     """The settings and runs of several arms benchmarks' JSON files (rates, variants or seeds run in other processes).
     A `bench_cnn_recipe.json` gives its library runs, the default recipe, as arm `recipe_arm(its recipe)`."""
-    parts = [json.loads(Path(p).read_text()) for p in paths]
-    for p, r in zip(paths[1:], parts[1:]):
-        differ = [k for k, v in ARM_SETTINGS.items() if r.get(k, v) != parts[0].get(k, v)]
-        if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
-                                    f'setting only (fix: run the missing arms with the same options)')
+    parts = read_same_settings(paths, ARM_SETTINGS, 'arms')
     runs = []
     for r in parts:
         if 'recipe' in r: runs += [arm_run(recipe_arm(r['recipe']), seed, x['test'], x['best_epoch'], x['history'],

@@ -173,16 +173,23 @@ def training_arguments(doc: str, out: str, split_required: bool = True) -> argpa
     return ap
 
 
-SETTINGS = ('device', 'arch', 'img_size', 'epochs', 'limit', 'recipe')   # what merged results must share
+SETTINGS = dict.fromkeys(('device', 'arch', 'img_size', 'epochs', 'limit', 'recipe'))   # what merged results share
+
+
+def read_same_settings(paths, settings: dict, missing: str) -> list[dict]:
+    """The results (JSON) in `paths`; a file whose `settings` differ from the first's is refused, naming it. `settings`:
+    name -> the value of a file without it; `missing`: what to run again to fill the gap (the fix)."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    for p, r in zip(paths[1:], parts[1:]):
+        differ = [k for k, v in settings.items() if r.get(k, v) != parts[0].get(k, v)]
+        if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
+                                    f'setting only (fix: run the missing {missing} with the same options)')
+    return parts
 
 
 def merge_results(paths) -> tuple[dict, dict]:
     "The settings (seeds included) and runs of several `bench_cnn_recipe.json`: other seeds, run in other processes."
-    parts = [json.loads(Path(p).read_text()) for p in paths]
-    for p, r in zip(paths[1:], parts[1:]):
-        differ = [k for k in SETTINGS if r.get(k) != parts[0].get(k)]
-        if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
-                                    f'setting only (fix: run the missing seeds with the same options)')
+    parts = read_same_settings(paths, SETTINGS, 'seeds')
     seeds = [s for r in parts for s in r['seeds']]
     if len(set(seeds)) < len(seeds): raise SystemExit(f'{", ".join(map(str, paths))}: a seed appears twice ({seeds})')
     runs = {arm: [run for r in parts for run in r['runs'][arm]] for arm in ('library', 'reference')}

@@ -44,14 +44,14 @@ def run_case(a, case: str, i: int) -> subprocess.Popen:
 
 def compare(a, case: str, codes: list[int]) -> dict:
     "Whether the two runs of `case` agree, bit for bit."
-    import numpy as np, pandas as pd
-    from leukemia_detection.data import file_md5
+    import numpy as np
+    from leukemia_detection.data import PROB_COLUMNS, file_md5, read_predictions
     runs = [Path(a.out) / f'{case}_{i}' for i in (0, 1)]
     if any(codes):
         logs = [Path(f'{r}.log').read_text().strip().splitlines() for r in runs]
         return dict(case=case, error=next((l[-1] for l, c in zip(logs, codes) if c), ''))
-    p = [pd.read_csv(r / 'predictions_test.csv') for r in runs]
-    probs = [t.filter(like='p_').to_numpy() for t in p]
+    p = [read_predictions(r / 'predictions_test.csv') for r in runs]
+    probs = [t[PROB_COLUMNS].to_numpy() for t in p]
     return dict(case=case, same_weights=file_md5(runs[0] / 'best.safetensors') == file_md5(runs[1] / 'best.safetensors'),
                 predictions_differ=int((p[0].pred != p[1].pred).sum()), n_test=len(p[0]),
                 max_abs_prob_diff=float(np.abs(probs[0] - probs[1]).max()),
