@@ -146,7 +146,8 @@ def run_pair(manifest: Path, folder: Path, out: Path, seed: int, a) -> tuple[dic
     cfg = json.loads((run / 'config.json').read_text())
     lib = dict(history=hist, test=metrics['test'], best_epoch=metrics['best_epoch'], total_seconds=lib_total,
                best_val_acc=max(h['val_acc'] for h in hist), mixed_precision=cfg['mixed_precision'],
-               recipe={k: cfg.get(k) for k in ('lr', 'schedule', 'batch_size', 'mixed_precision', 'tta')})
+               recipe={k: cfg.get(k) for k in ('lr', 'schedule', 'label_smoothing', 'batch_size', 'mixed_precision',
+                                               'tta')})
     ref_out = dict(history=ref_rows, test=ref_result['test'], best_epoch=ref_result['best_epoch'],
                    best_val_acc=ref_result['best_val_acc'], total_seconds=cum)
     return lib, ref_out

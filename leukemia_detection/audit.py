@@ -222,6 +222,7 @@ def recipe_settings(run, epochs: int | None = None, img_size: int | None = None)
     cfg = json.loads((Path(run) / 'config.json').read_text())
     keep = ('arch', 'img_size', 'epochs', 'batch_size', 'lr', 'seed', 'schedule')
     return dict({k: cfg[k] for k in keep}, weights=cfg.get('weights_init') or 'none',
+                label_smoothing=cfg.get('label_smoothing', 0.0),       # runs older than the option trained without
                 **{k: v for k, v in dict(epochs=epochs, img_size=img_size).items() if v is not None})
 
 # %% ../nbs/09_audit.ipynb #5d30a6c8
@@ -430,13 +431,14 @@ def _leakage_lines(split: dict) -> list[str]:
 def _recipe_lines(cnn: dict, vlm: dict, fused: dict, epoch_seconds: list | None = None) -> list[str]:
     "The CNN's settings (and the seconds its epochs took), the VLM's and the chosen fusion, as Markdown bullets."
     c = {k: cnn.get(k, '?') for k in ('arch', 'weights_init', 'img_size', 'epochs', 'epoch', 'batch_size', 'lr',
-                                      'schedule', 'seed', 'device', 'mixed_precision')}
+                                      'schedule', 'label_smoothing', 'seed', 'device', 'mixed_precision')}
     v = f'{vlm["model"]}, method {vlm.get("method")}, prompt {vlm.get("prompt")}' if vlm else 'none'
     took = (f' Its {len(epoch_seconds)} epochs took {sum(epoch_seconds):.1f} s (training, BatchNorm statistics and '
             f'validation) on {c["device"]}, precision {c["mixed_precision"]}.' if epoch_seconds else '')
     return [f'- CNN: {c["arch"]}, initial weights {c["weights_init"]}, {c["img_size"]} px, {c["epochs"]} epochs (best '
-            f'{c["epoch"]} on validation), batch {c["batch_size"]}, lr {c["lr"]}, {c["schedule"]} schedule, seed '
-            f'{c["seed"]}.{took}', f'- VLM: {v}.', f'- Fusion (chosen on validation): {fused["chosen"]["description"]}.']
+            f'{c["epoch"]} on validation), batch {c["batch_size"]}, lr {c["lr"]}, {c["schedule"]} schedule, '
+            f'label smoothing {c["label_smoothing"]}, seed {c["seed"]}.{took}', f'- VLM: {v}.',
+            f'- Fusion (chosen on validation): {fused["chosen"]["description"]}.']
 
 # %% ../nbs/09_audit.ipynb #5ea5dda2
 def _audit_lines(audit: dict) -> list[str]:

@@ -403,8 +403,8 @@ def default_lr(weights) -> float:
 
 # %% ../nbs/01_cnn.ipynb #4cde3b1c
 def train_one_epoch(model, loader, optimizer, scheduler, augment: nn.Module, accelerator: Accelerator,
-                    desc: str = 'train', progress: bool = False) -> dict:
-    "Train `model` for one pass over `loader`: its mean loss and accuracy, seconds and images per second."
+                    label_smoothing: float, desc: str = 'train', progress: bool = False) -> dict:
+    "One pass over `loader`, cross-entropy with `label_smoothing`: mean loss and accuracy, seconds, images per second."
     model.train(); augment.train()
     t0 = time.perf_counter()
     totals = torch.zeros(3, device=accelerator.device)          # loss sum, correct, count
@@ -412,7 +412,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, augment: nn.Module, acc
     for step, (x, y) in enumerate(bar):
         x = augment(x).contiguous(memory_format=torch.channels_last)
         with accelerator.autocast(): logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
         accelerator.backward(loss)
         optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
         totals += torch.stack([loss.detach() * len(y), (logits.argmax(1) == y).sum().float(),
@@ -479,7 +479,8 @@ def run_config(settings: dict, epochs: int, data_root, loaders: dict, accelerato
                 num_processes=accelerator.num_processes, device=str(accelerator.device))
 
 # %% ../nbs/01_cnn.ipynb #7fb2abe9
-_RESUME_KEYS = ('arch', 'weights', 'img_size', 'epochs', 'batch_size', 'lr', 'seed', 'schedule', 'manifest', 'limit')
+_RESUME_KEYS = ('arch', 'weights', 'img_size', 'epochs', 'batch_size', 'lr', 'seed', 'schedule', 'label_smoothing',
+                'manifest', 'limit')
 
 def save_checkpoint(out: Path, weights: dict, optimizer, scheduler, state: dict, settings: dict):
     """Write the epoch's weights and optimizer under names of that epoch, then `last_state.json`, which names them:
@@ -583,6 +584,7 @@ def train_cnn(
     resume: bool = True,                   # continue an interrupted run found in `out` (False: start over)
     mixed_precision: Literal['auto', 'no', 'bf16', 'fp16'] = 'auto',  # 'auto': bf16 where native, fp16 on older GPUs
     schedule: Literal['constant', 'cosine'] = 'cosine',               # learning-rate schedule over all steps
+    label_smoothing: Annotated[float, Range(0, 1)] = 0.1,  # training loss: cross-entropy with smoothed targets (0: plain)
     tta: bool = False,                     # predict val and test as the mean over each image's 8 flips and turns
     num_workers: NonNegativeInt = 0,       # DataLoader workers (the images are already in memory)
     data_root: str | None = None,          # folder of the images, if they moved since the split was written
@@ -594,7 +596,8 @@ def train_cnn(
     if manifest.is_dir(): manifest = manifest / 'manifest.csv'
     if lr is None: lr = default_lr(weights)
     settings = dict(arch=arch, weights=str(weights), img_size=img_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                    seed=seed, schedule=schedule, manifest=str(manifest.resolve()), limit=limit)
+                    seed=seed, schedule=schedule, label_smoothing=label_smoothing, manifest=str(manifest.resolve()),
+                    limit=limit)
     lr_schedule(schedule, 1)                                          # validate before any work
     with RunLock(out), cpu_memory_reuse(training_device().type == 'cpu'):
         accelerator = make_accelerator(mixed_precision, seed)
@@ -620,7 +623,7 @@ def train_cnn(
             train_dl.set_epoch(epoch)
             t0 = time.perf_counter()
             row = {'epoch': epoch + 1, **train_one_epoch(model, train_dl, optimizer, scheduler, augment, accelerator,
-                                                         f'epoch {epoch + 1}/{epochs}', progress)}
+                                                         label_smoothing, f'epoch {epoch + 1}/{epochs}', progress)}
             recalibrate_batchnorm(accelerator.unwrap_model(model),
                                   batchnorm_images(loaders['train'].dataset, batch_size, seed + epoch))
             row['val_loss'], row['val_acc'] = evaluate(model, val_dl, accelerator)

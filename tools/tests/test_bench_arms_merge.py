@@ -14,18 +14,18 @@ def history(val_accs, lr=3e-4):
     return [dict(epoch=i + 1, val_acc=v, lr=lr, cumulative_seconds=30.0 * (i + 1)) for i, v in enumerate(val_accs)]
 
 
-def test(acc): return dict(accuracy=acc, macro_f1=acc - 0.01)
+def metrics_of(acc): return dict(accuracy=acc, macro_f1=acc - 0.01)
 
 
 def arms_file(folder: Path, name: str, arm_seed_acc, **change) -> Path:
     "An arms benchmark's JSON (as `bench_cnn_lr.py` or `bench_cnn_options.py` write it) with one run per (arm, seed)."
-    runs = [arm_run(arm, seed, test(acc), 2, history([acc - 0.05, acc - 0.02]), 60.0) for arm, seed, acc in arm_seed_acc]
+    runs = [arm_run(arm, seed, metrics_of(acc), 2, history([acc - 0.05, acc - 0.02]), 60.0) for arm, seed, acc in arm_seed_acc]
     path = folder / f'{name}.json'; path.write_text(json.dumps(dict(SAME, seeds=[0], runs=runs, **change))); return path
 
 
 def recipe_file(folder: Path, seeds, accs) -> Path:
     "A `bench_cnn_recipe.json` whose library arm ran the default recipe (Adam 3e-4) for `seeds`."
-    lib = [dict(history=history([a - 0.04, a - 0.03]), test=test(a), best_epoch=2, total_seconds=61.0) for a in accs]
+    lib = [dict(history=history([a - 0.04, a - 0.03]), test=metrics_of(a), best_epoch=2, total_seconds=61.0) for a in accs]
     path = folder / 'recipe.json'
     path.write_text(json.dumps(dict(SAME, device='CPU', recipe=dict(lr=3e-4), seeds=list(seeds),
                                     runs=dict(library=lib, reference=[])))); return path
@@ -55,12 +55,12 @@ class TestMergeArms(unittest.TestCase):
         self.assertEqual(saved['summary']['lr0.001']['test_accuracy'], [0.90, 0.91, 0.92])
 
     def test_the_recipe_runs_are_the_default_variant(self):
-        a = arms_file(self.dir, 'a', [('warmup', 0, 0.9), ('label_smoothing', 0, 0.91)])
+        a = arms_file(self.dir, 'a', [('warmup', 0, 0.9), ('no_label_smoothing', 0, 0.91)])
         r = recipe_file(self.dir, [0], [0.95])
         with redirect_stdout(io.StringIO()) as printed:
             bench_cnn_options.main(['--out', str(self.dir / 'o'), '--merge', str(a), str(r)])
         rows = [line.split(' | ')[0] for line in printed.getvalue().splitlines() if line.startswith('| ')][1:]   # after the header
-        self.assertEqual(rows, ['| default', '| label_smoothing', '| warmup'])     # the variants' own order
+        self.assertEqual(rows, ['| default', '| no_label_smoothing', '| warmup'])     # the variants' own order
 
     def test_other_settings_or_a_run_given_twice_are_refused_naming_the_file(self):
         a = arms_file(self.dir, 'a', [('lr0.001', 0, 0.9)])
