@@ -12,11 +12,12 @@ seconds per run.
 
 Writes OUT/bench_cnn_lr.json; the runs stay in OUT/lr{LR}_s{SEED}/ (and the subset in OUT/subset/ with --limit).
 Rates or seeds run in other processes make one table with `--merge` (the library arm of a `bench_cnn_recipe.json` is
-its default rate's row; files of other settings, or a rate and seed given twice, are refused):
+its default rate's row; files of other settings (the loss `label_smoothing` among them: files without it are from
+plain cross-entropy), or a rate and seed given twice, are refused):
 
     python bench/bench_cnn_lr.py --out runs/bench_cnn_lr_full --merge runs/a/bench_cnn_lr.json runs/b/bench_cnn_lr.json runs/recipe/bench_cnn_recipe.json
 """
-import argparse, contextlib, json, statistics as st, sys, time
+import argparse, contextlib, inspect, json, statistics as st, sys, time
 from pathlib import Path
 
 import pandas as pd, torch
@@ -47,7 +48,8 @@ def prepare_bench(a, what: str) -> tuple[Path, Path]:
     torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     manifest, _ = split_tree(Path(a.split), out, a.limit)
-    print(f'{a.arch} {a.img_size}px, weights {a.weights}, {a.epochs} epochs, {what}, seeds {a.seeds}, '
+    print(f'{a.arch} {a.img_size}px, weights {a.weights}, {a.epochs} epochs, label smoothing '
+          f'{default_label_smoothing()}, {what}, seeds {a.seeds}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads, bf16: {cnn.cpu_supports_bf16()}; '
           f'load {load()}', flush=True)
     return out, manifest
@@ -82,13 +84,30 @@ def arm_run(arm: str, seed: int, test: dict, best_epoch: int, history: list[dict
 
 
 ARM_SETTINGS = {'arch': None, 'img_size': None, 'epochs': None, 'limit': None,   # what merged arms benchmarks must
-                'weights': 'none'}                                            # share; the value where a file has none
+                'weights': 'none', 'label_smoothing': 0.0}                    # share; the value where a file has none
+                                                                              # (files from before these options)
+
+
+def default_label_smoothing() -> float:
+    "`train_cnn`'s default label smoothing: the loss of every arm that does not set its own."
+    return inspect.signature(cnn.train_cnn).parameters['label_smoothing'].default
+
+
+def arms_result(a, arms, runs: list[dict], title: str) -> dict:
+    "What an arms benchmark writes: its options, the loss its arms start from, the table (printed) and the runs."
+    return dict(vars(a), label_smoothing=default_label_smoothing(), summary=arms_table(runs, arms, title), runs=runs)
+
+
+def arm_settings(result: dict) -> dict:
+    "The settings of an arms result; a `bench_cnn_recipe.json` keeps its loss in its recipe."
+    if 'recipe' not in result: return result
+    return dict(result, label_smoothing=result['recipe'].get('label_smoothing', ARM_SETTINGS['label_smoothing']))
 
 
 def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
     """The settings and runs of several arms benchmarks' JSON files (rates, variants or seeds run in other processes).
     A `bench_cnn_recipe.json` gives its library runs, the default recipe, as arm `recipe_arm(its recipe)`."""
-    parts = read_same_settings(paths, ARM_SETTINGS, 'arms')
+    parts = read_same_settings(paths, ARM_SETTINGS, 'arms', arm_settings)
     runs = []
     for r in parts:
         if 'recipe' in r: runs += [arm_run(recipe_arm(r['recipe']), seed, x['test'], x['best_epoch'], x['history'],
@@ -97,7 +116,7 @@ def merge_arms(paths, recipe_arm) -> tuple[dict, list[dict]]:
     pairs = [(r['arm'], r['seed']) for r in runs]
     twice = sorted({p for p in pairs if pairs.count(p) > 1})
     if twice: raise SystemExit(f'{", ".join(map(str, paths))}: arm and seed {twice} appear twice; merge each run once')
-    return {k: parts[0].get(k, v) for k, v in ARM_SETTINGS.items()}, runs
+    return {k: arm_settings(parts[0]).get(k, v) for k, v in ARM_SETTINGS.items()}, runs
 
 
 def arms_table(runs: list[dict], arms, title: str) -> dict:
@@ -122,7 +141,7 @@ def merged_table(a, recipe_arm, title: str, order=None) -> dict:
     arms = list(dict.fromkeys(r['arm'] for r in runs))
     if order: arms.sort(key=order)
     print(f"{settings['arch']} {settings['img_size']}px, weights {settings['weights']}, {settings['epochs']} epochs, "
-          f"limit {settings['limit']}, merged from {len(a.merge)} files")
+          f"label smoothing {settings['label_smoothing']}, limit {settings['limit']}, merged from {len(a.merge)} files")
     return dict(settings, merged=[str(p) for p in a.merge], summary=arms_table(runs, arms, title), runs=runs)
 
 
@@ -138,7 +157,7 @@ def main(argv=None):
         out, manifest = prepare_bench(a, f'lrs {a.lrs}')
         arms = {lr_arm(lr): (dict(lr=lr), contextlib.nullcontext) for lr in a.lrs}
         runs = train_arms(arms, manifest, out, a)
-        result = dict(vars(a), summary=arms_table(runs, arms, 'Adam lr'), runs=runs)
+        result = arms_result(a, arms, runs, 'Adam lr')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     (out / 'bench_cnn_lr.json').write_text(json.dumps(result, indent=2) + '\n')
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_cnn_lr import arms_arguments, arms_table, merged_table, parse_arms, prepare_bench, train_arms
+from bench_cnn_lr import arms_arguments, arms_result, merged_table, parse_arms, prepare_bench, train_arms
 import leukemia_detection.cnn as cnn
 
 WEIGHT_DECAY = 0.05
@@ -79,7 +79,7 @@ def main(argv=None):
         arms = {v: (ARGUMENTS.get(v, {}), lambda v=v: variant(v, a.epochs)) for v in a.variants}
         out, manifest = prepare_bench(a, f'variants {a.variants}')
         runs = train_arms(arms, manifest, out, a)
-        result = dict(vars(a), summary=arms_table(runs, arms, 'variant'), runs=runs)
+        result = arms_result(a, arms, runs, 'variant')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     (out / 'bench_cnn_options.json').write_text(json.dumps(dict(result, weight_decay=WEIGHT_DECAY), indent=2) + '\n')
 

@@ -177,12 +177,14 @@ def training_arguments(doc: str, out: str, split_required: bool = True) -> argpa
 SETTINGS = dict.fromkeys(('device', 'arch', 'img_size', 'epochs', 'limit', 'recipe'))   # what merged results share
 
 
-def read_same_settings(paths, settings: dict, missing: str) -> list[dict]:
+def read_same_settings(paths, settings: dict, missing: str, settings_of=lambda result: result) -> list[dict]:
     """The results (JSON) in `paths`; a file whose `settings` differ from the first's is refused, naming it. `settings`:
-    name -> the value of a file without it; `missing`: what to run again to fill the gap (the fix)."""
+    name -> the value of a file without it; `missing`: what to run again to fill the gap (the fix); `settings_of`: where
+    a result keeps its settings (default: at its top level)."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
-    for p, r in zip(paths[1:], parts[1:]):
-        differ = [k for k, v in settings.items() if r.get(k, v) != parts[0].get(k, v)]
+    first = settings_of(parts[0])
+    for p, r in zip(paths[1:], map(settings_of, parts[1:])):
+        differ = [k for k, v in settings.items() if r.get(k, v) != first.get(k, v)]
         if differ: raise SystemExit(f'{p}: its {", ".join(differ)} differ from those of {paths[0]}; merge runs of one '
                                     f'setting only (fix: run the missing {missing} with the same options)')
     return parts

@@ -23,11 +23,11 @@ def arms_file(folder: Path, name: str, arm_seed_acc, **change) -> Path:
     path = folder / f'{name}.json'; path.write_text(json.dumps(dict(SAME, seeds=[0], runs=runs, **change))); return path
 
 
-def recipe_file(folder: Path, seeds, accs) -> Path:
-    "A `bench_cnn_recipe.json` whose library arm ran the default recipe (Adam 3e-4) for `seeds`."
+def recipe_file(folder: Path, seeds, accs, **recipe) -> Path:
+    "A `bench_cnn_recipe.json` whose library arm ran the default recipe (Adam 3e-4, and `recipe`) for `seeds`."
     lib = [dict(history=history([a - 0.04, a - 0.03]), test=metrics_of(a), best_epoch=2, total_seconds=61.0) for a in accs]
     path = folder / 'recipe.json'
-    path.write_text(json.dumps(dict(SAME, device='CPU', recipe=dict(lr=3e-4), seeds=list(seeds),
+    path.write_text(json.dumps(dict(SAME, device='CPU', recipe=dict(lr=3e-4, **recipe), seeds=list(seeds),
                                     runs=dict(library=lib, reference=[])))); return path
 
 
@@ -41,7 +41,7 @@ class TestMergeArms(unittest.TestCase):
         b = arms_file(self.dir, 'b', [('lr0.0001', s, 0.80 + s / 100) for s in range(3)])
         r = recipe_file(self.dir, [0, 1, 2], [0.95, 0.96, 0.94])
         settings, runs = merge_arms([a, b, r], lambda recipe: f"lr{recipe['lr']:g}")
-        self.assertEqual(settings, dict(SAME, weights='none'))     # files from before --weights: from scratch
+        self.assertEqual(settings, dict(SAME, weights='none', label_smoothing=0.0))   # files from before these options
         lib = [x for x in runs if x['arm'] == 'lr0.0003']
         self.assertEqual([(x['seed'], x['test_accuracy'], x['seconds']) for x in lib],
                          [(0, 0.95, 61.0), (1, 0.96, 61.0), (2, 0.94, 61.0)])
@@ -73,6 +73,27 @@ class TestMergeArms(unittest.TestCase):
         c = arms_file(self.dir, 'c', [('lr0.001', 0, 0.7), ('lr0.001', 1, 0.7)])
         with self.assertRaises(SystemExit) as e: merge_arms([a, c], str)
         self.assertIn("('lr0.001', 0)", str(e.exception)); self.assertNotIn("('lr0.001', 1)", str(e.exception))
+
+    def test_arms_of_another_loss_than_the_recipe_runs_are_refused(self):
+        plain = arms_file(self.dir, 'plain', [('lr0.001', 0, 0.9)])                  # from before label smoothing
+        smoothed = recipe_file(self.dir, [0], [0.95], label_smoothing=0.1)
+        with self.assertRaises(SystemExit) as e: merge_arms([plain, smoothed], str)
+        self.assertIn(str(smoothed), str(e.exception)); self.assertIn('label_smoothing', str(e.exception))
+        with self.assertRaises(SystemExit) as e: merge_arms([smoothed, plain], str)   # either order
+        self.assertIn(str(plain), str(e.exception)); self.assertIn('label_smoothing', str(e.exception))
+        same = arms_file(self.dir, 'same', [('lr0.001', 0, 0.9)], label_smoothing=0.1)
+        settings, runs = merge_arms([same, smoothed], lambda recipe: f"lr{recipe['lr']:g}")
+        self.assertEqual(settings['label_smoothing'], 0.1)
+        self.assertEqual(sorted(r['arm'] for r in runs), ['lr0.0003', 'lr0.001'])
+
+    def test_a_result_records_the_loss_its_arms_start_from(self):
+        a = bench_cnn_lr.parse_arms(bench_cnn_lr.arms_arguments('', 'x'), ['--split', 's', '--seeds', '0'])
+        runs = [arm_run('lr0.001', 0, metrics_of(0.9), 2, history([0.8, 0.85]), 60.0)]
+        with redirect_stdout(io.StringIO()):
+            result = bench_cnn_lr.arms_result(a, ['lr0.001'], runs, 'Adam lr')
+        self.assertEqual(result['label_smoothing'], bench_cnn_lr.default_label_smoothing())
+        self.assertGreater(result['label_smoothing'], 0)             # the library's default loss is smoothed
+        self.assertEqual(result['summary']['lr0.001']['test_accuracy'], [0.9])
 
     def test_training_needs_a_split(self):
         for script in (bench_cnn_lr, bench_cnn_options):
