@@ -27,8 +27,8 @@ __all__ = ['CLASSES', 'PROB_COLUMNS', 'PREDICTION_COLUMNS', 'EPS', 'PositiveInt'
            'validate_images', 'remove_overlay', 'read_grey', 'sift_features', 'cached_features', 'image_features',
            'overlap_fraction', 'verify_pair', 'candidate_pairs', 'recapture_table', 'recapture_search_version',
            'cached_recapture_table', 'find_duplicate_groups', 'image_stats', 'class_stats', 'plot_class_stats',
-           'check_fractions', 'split_dataset', 'cross_split_duplicates', 'link_tree', 'prepare_split',
-           'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
+           'check_fractions', 'split_dataset', 'duplicate_in_split', 'cross_split_duplicates', 'link_tree',
+           'prepare_split', 'manifest_data_root', 'load_manifest', 'limit_manifest', 'decode_images', 'normalize_batch',
            'reference_transforms', 'ImageTensorDataset', 'BatchAugment', 'get_dataloaders', 'find_local_dataset']
 
 # %% ../nbs/00_data.ipynb #6a628f90
@@ -896,12 +896,17 @@ def split_dataset(df: pd.DataFrame, protocol: Literal['grouped', 'random'] = 'gr
     rng = np.random.default_rng(seed)
     return (_split_random if protocol == 'random' else _split_grouped)(df, rng, fractions)
 
+# %% ../nbs/00_data.ipynb #df0f13d7
+def duplicate_in_split(df: pd.DataFrame, a: str, b: str) -> pd.Series:
+    "For each image of split `a` (indexed as in `df`): whether its duplicate group also has an image in split `b`."
+    sub = df[df.split == a]
+    return sub.group.isin(set(df.group[df.split == b]))
+
 # %% ../nbs/00_data.ipynb #02aa65d2
 def cross_split_duplicates(df: pd.DataFrame, a: str = 'test', b: str = 'train') -> float:
     "Share of split `a`'s images whose duplicate group also has an image in split `b`."
-    in_b = set(df.group[df.split == b])
-    sub = df[df.split == a]
-    return float(sub.group.isin(in_b).mean()) if len(sub) else 0.0
+    leaked = duplicate_in_split(df, a, b)
+    return float(leaked.mean()) if len(leaked) else 0.0
 
 # %% ../nbs/00_data.ipynb #e076958d
 MANIFEST_COLUMNS = ['path', 'label', 'group', 'split', 'md5']   # the columns of manifest.csv, in this order
